@@ -1,0 +1,301 @@
+//! The Alertmanager webhook (version "4") normalizer: one request body in, one
+//! `notification.received` fact plus one `alert.notified` fact per alert out.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::fact::{AlertNotified, NotificationReceived};
+use crate::ids::content_fact_id;
+use crate::{AlertStatus, Fact, FactBody, Severity, Timestamp};
+
+/// A notification carrying more alerts than this is refused: Alertmanager truncates long
+/// before (its `max_alerts`), so such a body is not from a sane sender.
+pub const MAX_ALERTS_PER_NOTIFICATION: usize = 10_000;
+
+const SOURCE: &str = "alertmanager";
+/// Alertmanager's "not ended" marker for `endsAt`.
+const ZERO_TIME_YEAR: i32 = 1;
+
+/// Why a request body was refused, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct IngestError {
+    /// A path such as `alerts[0].startsAt`, or `body` for the document as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl IngestError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Webhook {
+    version: String,
+    group_key: String,
+    #[serde(default)]
+    truncated_alerts: u64,
+    status: AlertStatus,
+    #[serde(default)]
+    receiver: String,
+    #[serde(default)]
+    common_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    common_annotations: BTreeMap<String, String>,
+    #[serde(default, rename = "externalURL")]
+    external_url: String,
+    alerts: Vec<WebhookAlert>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookAlert {
+    status: AlertStatus,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    starts_at: Timestamp,
+    ends_at: Option<Timestamp>,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: String,
+    fingerprint: String,
+}
+
+/// The stream (partition) key of an Alertmanager group.
+pub(crate) fn stream_key(group_key: &str) -> String {
+    format!("{SOURCE}:{group_key}")
+}
+
+/// Parses an Alertmanager webhook body and turns it into facts, all on the group's stream.
+///
+/// Fact ids are derived from content: a resent notification yields the same ids, so the
+/// log and the fold recognise it. The alert facts come first and the notification last,
+/// so a truncation note lands on the incident the alerts opened.
+pub fn normalize_alertmanager(
+    raw_body: &[u8],
+    recorded_at: Timestamp,
+) -> Result<Vec<Fact>, IngestError> {
+    let text = std::str::from_utf8(raw_body)
+        .map_err(|error| IngestError::new("body", format!("not UTF-8: {error}")))?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let webhook: Webhook =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let field = match error.path().to_string() {
+                path if path == "." => "body".to_owned(),
+                path => path,
+            };
+            IngestError::new(field, error.into_inner().to_string())
+        })?;
+    validate(&webhook)?;
+
+    let stream_key = stream_key(&webhook.group_key);
+    let body_digest = hex::encode(Sha256::digest(raw_body));
+    let notification_id = content_fact_id(&["notification.received", &stream_key, &body_digest]);
+    let title = webhook
+        .common_annotations
+        .get("summary")
+        .or_else(|| webhook.common_labels.get("alertname"))
+        .cloned()
+        .unwrap_or_else(|| format!("Alertmanager group {}", webhook.group_key));
+    let severity = Severity::from_label(webhook.common_labels.get("severity").map(String::as_str));
+    let service = webhook
+        .common_labels
+        .get("service")
+        .or_else(|| webhook.common_labels.get("job"))
+        .cloned();
+
+    let mut facts = Vec::with_capacity(webhook.alerts.len() + 1);
+    for alert in &webhook.alerts {
+        let ends_at = alert
+            .ends_at
+            .filter(|at| at.datetime().year() > ZERO_TIME_YEAR);
+        let ends_text = ends_at.map(|at| at.to_string()).unwrap_or_default();
+        let fact_id = content_fact_id(&[
+            "alert.notified",
+            &stream_key,
+            &alert.fingerprint,
+            alert.status.as_str(),
+            &alert.starts_at.to_string(),
+            &ends_text,
+        ]);
+        let occurred_at = match alert.status {
+            AlertStatus::Firing => alert.starts_at,
+            AlertStatus::Resolved => ends_at.unwrap_or(recorded_at),
+        };
+        // Each alert may carry its own severity/service; the group's common labels win
+        // only where the alert says nothing.
+        let alert_severity = alert
+            .labels
+            .get("severity")
+            .map(|label| Severity::from_label(Some(label)))
+            .unwrap_or(severity);
+        facts.push(Fact {
+            fact_id,
+            stream_key: stream_key.clone(),
+            occurred_at,
+            recorded_at,
+            body: FactBody::AlertNotified(AlertNotified {
+                source: SOURCE.to_owned(),
+                notification_id,
+                group_key: webhook.group_key.clone(),
+                fingerprint: alert.fingerprint.clone(),
+                status: alert.status,
+                labels: alert.labels.clone(),
+                annotations: alert.annotations.clone(),
+                starts_at: alert.starts_at,
+                ends_at,
+                generator_url: alert.generator_url.clone(),
+                title: title.clone(),
+                severity: alert_severity,
+                service: service.clone(),
+            }),
+        });
+    }
+    facts.push(Fact {
+        fact_id: notification_id,
+        stream_key,
+        occurred_at: recorded_at,
+        recorded_at,
+        body: FactBody::NotificationReceived(NotificationReceived {
+            source: SOURCE.to_owned(),
+            group_key: webhook.group_key,
+            receiver: webhook.receiver,
+            status: webhook.status,
+            alert_count: webhook.alerts.len() as u64,
+            truncated_alerts: webhook.truncated_alerts,
+            external_url: webhook.external_url,
+            raw_body: text.to_owned(),
+        }),
+    });
+    Ok(facts)
+}
+
+fn validate(webhook: &Webhook) -> Result<(), IngestError> {
+    if webhook.version != "4" {
+        return Err(IngestError::new(
+            "version",
+            format!(
+                "unsupported webhook version {:?}; Aftermath reads Alertmanager's version \"4\"",
+                webhook.version
+            ),
+        ));
+    }
+    if webhook.group_key.trim().is_empty() {
+        return Err(IngestError::new("groupKey", "must not be empty"));
+    }
+    if webhook.alerts.is_empty() {
+        return Err(IngestError::new("alerts", "must hold at least one alert"));
+    }
+    if webhook.alerts.len() > MAX_ALERTS_PER_NOTIFICATION {
+        return Err(IngestError::new(
+            "alerts",
+            format!(
+                "holds {} alerts; at most {MAX_ALERTS_PER_NOTIFICATION} are accepted",
+                webhook.alerts.len()
+            ),
+        ));
+    }
+    for (index, alert) in webhook.alerts.iter().enumerate() {
+        if alert.fingerprint.trim().is_empty() {
+            return Err(IngestError::new(
+                format!("alerts[{index}].fingerprint"),
+                "must not be empty",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIRING: &str = r#"{
+      "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0,
+      "status": "firing", "receiver": "aftermath", "groupLabels": {"alertname": "HighErrorRate"},
+      "commonLabels": {"alertname": "HighErrorRate", "severity": "critical", "job": "checkout"},
+      "commonAnnotations": {"summary": "Checkout 5xx above 5%"},
+      "externalURL": "http://am:9093",
+      "alerts": [{"status": "firing", "labels": {"alertname": "HighErrorRate", "instance": "a"},
+        "annotations": {}, "startsAt": "2026-11-24T07:00:00.123Z",
+        "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prom/graph", "fingerprint": "f1"}]
+    }"#;
+
+    fn recorded() -> Timestamp {
+        Timestamp::parse("2026-11-24T07:00:05Z").unwrap()
+    }
+
+    #[test]
+    fn normalizes_title_severity_service_and_zero_end_time() {
+        let facts = normalize_alertmanager(FIRING.as_bytes(), recorded()).unwrap();
+        assert_eq!(facts.len(), 2);
+        let FactBody::AlertNotified(alert) = &facts[0].body else {
+            panic!("alert first")
+        };
+        assert_eq!(alert.title, "Checkout 5xx above 5%");
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.service.as_deref(), Some("checkout"));
+        assert_eq!(alert.ends_at, None);
+        assert_eq!(facts[0].occurred_at.to_string(), "2026-11-24T07:00:00.123Z");
+        let FactBody::NotificationReceived(note) = &facts[1].body else {
+            panic!("notification last")
+        };
+        assert_eq!(note.raw_body, FIRING);
+    }
+
+    #[test]
+    fn the_same_body_yields_the_same_fact_ids_whenever_it_arrives() {
+        let first = normalize_alertmanager(FIRING.as_bytes(), recorded()).unwrap();
+        let later = Timestamp::parse("2026-11-24T08:00:00Z").unwrap();
+        let again = normalize_alertmanager(FIRING.as_bytes(), later).unwrap();
+        let ids = |facts: &[Fact]| facts.iter().map(|f| f.fact_id).collect::<Vec<_>>();
+        assert_eq!(ids(&first), ids(&again));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                FIRING.replace(r#""version": "4""#, r#""version": "3""#),
+                "version",
+            ),
+            (
+                FIRING.replace(r#""fingerprint": "f1""#, r#""fingerprint": """#),
+                "alerts[0].fingerprint",
+            ),
+            (
+                FIRING.replace(r#""startsAt": "2026-11-24T07:00:00.123Z","#, ""),
+                "alerts[0]",
+            ),
+            (
+                FIRING.replace(
+                    r#""status": "firing", "labels""#,
+                    r#""status": "burning", "labels""#,
+                ),
+                "alerts[0].status",
+            ),
+            (
+                FIRING.replace(
+                    r#""startsAt": "2026-11-24T07:00:00.123Z""#,
+                    r#""startsAt": "yesterday""#,
+                ),
+                "alerts[0].startsAt",
+            ),
+            ("{".to_owned(), "body"),
+            ("[]".to_owned(), "body"),
+        ];
+        for (body, field) in cases {
+            let error = normalize_alertmanager(body.as_bytes(), recorded()).unwrap_err();
+            assert_eq!(error.field, field, "{error}");
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The fact envelope and every fact type with its version. A fact, once written, is never
+//! rewritten: a new shape becomes a new version decoded here (with an upcaster).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::Timestamp;
+
+/// Every `(type, version)` pair this build can read, with the JSON Schema file in
+/// `schemas/` that describes it.
+pub const FACT_TYPES: &[(&str, u32, &str)] = &[
+    ("notification.received", 1, "notification.received.v1.json"),
+    ("alert.notified", 1, "alert.notified.v1.json"),
+    ("incident.acknowledged", 1, "incident.acknowledged.v1.json"),
+    ("incident.note_added", 1, "incident.note_added.v1.json"),
+    ("incident.resolved", 1, "incident.resolved.v1.json"),
+];
+
+/// One immutable entry of the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fact {
+    pub fact_id: Uuid,
+    /// The partition key: all facts of one incident share it (the grouping key).
+    pub stream_key: String,
+    /// When it happened at the source (an alert's `startsAt`, a person's request).
+    pub occurred_at: Timestamp,
+    /// When Aftermath received it.
+    pub recorded_at: Timestamp,
+    pub body: FactBody,
+}
+
+/// The typed payload of a fact.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FactBody {
+    NotificationReceived(NotificationReceived),
+    AlertNotified(AlertNotified),
+    Acknowledged(Acknowledged),
+    NoteAdded(NoteAdded),
+    Resolved(Resolved),
+}
+
+impl FactBody {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FactBody::NotificationReceived(_) => "notification.received",
+            FactBody::AlertNotified(_) => "alert.notified",
+            FactBody::Acknowledged(_) => "incident.acknowledged",
+            FactBody::NoteAdded(_) => "incident.note_added",
+            FactBody::Resolved(_) => "incident.resolved",
+        }
+    }
+
+    /// The version this build writes.
+    pub fn version(&self) -> u32 {
+        1
+    }
+
+    /// The incident a responder fact targets; alert facts find theirs through the stream.
+    pub fn incident_id(&self) -> Option<Uuid> {
+        match self {
+            FactBody::Acknowledged(f) => Some(f.incident_id),
+            FactBody::NoteAdded(f) => Some(f.incident_id),
+            FactBody::Resolved(f) => Some(f.incident_id),
+            FactBody::NotificationReceived(_) | FactBody::AlertNotified(_) => None,
+        }
+    }
+
+    fn to_payload(&self) -> serde_json::Result<serde_json::Value> {
+        match self {
+            FactBody::NotificationReceived(f) => serde_json::to_value(f),
+            FactBody::AlertNotified(f) => serde_json::to_value(f),
+            FactBody::Acknowledged(f) => serde_json::to_value(f),
+            FactBody::NoteAdded(f) => serde_json::to_value(f),
+            FactBody::Resolved(f) => serde_json::to_value(f),
+        }
+    }
+
+    fn from_payload(
+        kind: &str,
+        version: u32,
+        payload: serde_json::Value,
+    ) -> Result<Self, FactDecodeError> {
+        let bad_payload = |error: serde_json::Error| FactDecodeError::Payload {
+            kind: kind.to_owned(),
+            version,
+            message: error.to_string(),
+        };
+        Ok(match (kind, version) {
+            ("notification.received", 1) => FactBody::NotificationReceived(
+                serde_json::from_value(payload).map_err(bad_payload)?,
+            ),
+            ("alert.notified", 1) => {
+                FactBody::AlertNotified(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.acknowledged", 1) => {
+                FactBody::Acknowledged(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.note_added", 1) => {
+                FactBody::NoteAdded(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.resolved", 1) => {
+                FactBody::Resolved(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            _ => {
+                return Err(FactDecodeError::UnknownType {
+                    kind: kind.to_owned(),
+                    version,
+                })
+            }
+        })
+    }
+}
+
+/// Why stored bytes could not be read back as a fact.
+#[derive(Debug, thiserror::Error)]
+pub enum FactDecodeError {
+    #[error("fact is not valid JSON or lacks an envelope field: {0}")]
+    Envelope(#[from] serde_json::Error),
+    #[error("unknown fact type {kind:?} version {version}: this build is older than the log")]
+    UnknownType { kind: String, version: u32 },
+    #[error("fact {kind:?} version {version} has an invalid payload: {message}")]
+    Payload {
+        kind: String,
+        version: u32,
+        message: String,
+    },
+}
+
+impl Fact {
+    /// The canonical JSON form written to the log (keys sorted, timestamps in UTC).
+    pub fn to_json(&self) -> String {
+        // A fact is built from owned, serializable data only: this cannot fail.
+        serde_json::to_string(self).expect("facts always serialize")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, FactDecodeError> {
+        let raw: RawFact = serde_json::from_str(text)?;
+        raw.into_fact()
+    }
+}
+
+/// The envelope as it sits on the log.
+#[derive(Serialize, Deserialize)]
+struct RawFact {
+    fact_id: Uuid,
+    stream_key: String,
+    #[serde(rename = "type")]
+    kind: String,
+    version: u32,
+    occurred_at: Timestamp,
+    recorded_at: Timestamp,
+    payload: serde_json::Value,
+}
+
+impl RawFact {
+    fn into_fact(self) -> Result<Fact, FactDecodeError> {
+        Ok(Fact {
+            fact_id: self.fact_id,
+            stream_key: self.stream_key,
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+            body: FactBody::from_payload(&self.kind, self.version, self.payload)?,
+        })
+    }
+}
+
+impl Serialize for Fact {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw = RawFact {
+            fact_id: self.fact_id,
+            stream_key: self.stream_key.clone(),
+            kind: self.body.type_name().to_owned(),
+            version: self.body.version(),
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+            payload: self.body.to_payload().map_err(serde::ser::Error::custom)?,
+        };
+        raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fact {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        RawFact::deserialize(deserializer)?
+            .into_fact()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `notification.received` v1: one per accepted webhook request, holding its raw body so
+/// nothing the sender said is lost, even fields the normalizer does not use yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationReceived {
+    pub source: String,
+    pub group_key: String,
+    pub receiver: String,
+    /// The group-level status; informational only, never applied to alerts.
+    pub status: AlertStatus,
+    pub alert_count: u64,
+    pub truncated_alerts: u64,
+    pub external_url: String,
+    pub raw_body: String,
+}
+
+/// `alert.notified` v1: the state of one alert (by fingerprint) as a notification told it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertNotified {
+    pub source: String,
+    /// The `notification.received` fact that carried this alert.
+    pub notification_id: Uuid,
+    pub group_key: String,
+    pub fingerprint: String,
+    pub status: AlertStatus,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: Timestamp,
+    /// `None` while the alert has not ended (Alertmanager's `0001-01-01T00:00:00Z`).
+    pub ends_at: Option<Timestamp>,
+    pub generator_url: String,
+    /// Incident title proposed by the notification (summary, else alertname).
+    pub title: String,
+    pub severity: crate::Severity,
+    pub service: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// `incident.acknowledged` v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    pub incident_id: Uuid,
+    /// The token's name: who acted. Never taken from a request body.
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+/// `incident.note_added` v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoteAdded {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub text: String,
+}
+
+/// `incident.resolved` v1: a person declared the incident resolved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub resolution: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note_fact() -> Fact {
+        let at = Timestamp::parse("2026-11-24T07:00:00Z").unwrap();
+        Fact {
+            fact_id: Uuid::from_u128(1),
+            stream_key: "alertmanager:{}:{alertname=\"X\"}".into(),
+            occurred_at: at,
+            recorded_at: at,
+            body: FactBody::NoteAdded(NoteAdded {
+                incident_id: Uuid::from_u128(2),
+                actor: "alice".into(),
+                text: "looking".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn envelope_round_trips_through_canonical_json() {
+        let fact = note_fact();
+        let json = fact.to_json();
+        assert!(json.contains(r#""type":"incident.note_added""#), "{json}");
+        assert!(json.contains(r#""version":1"#), "{json}");
+        assert_eq!(Fact::from_json(&json).unwrap(), fact);
+        assert_eq!(Fact::from_json(&json).unwrap().to_json(), json);
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_with_their_name() {
+        let json = note_fact()
+            .to_json()
+            .replace(r#""version":1"#, r#""version":9"#);
+        let error = Fact::from_json(&json).unwrap_err().to_string();
+        assert!(
+            error.contains("incident.note_added") && error.contains('9'),
+            "{error}"
+        );
+    }
+}

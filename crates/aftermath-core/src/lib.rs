@@ -1,0 +1,26 @@
+//! Aftermath's pure domain: facts, the Alertmanager normalizer, the incident fold and
+//! post-mortem drafting.
+//!
+//! Architecture invariant: nothing in this crate performs I/O, reads a clock or draws
+//! randomness. Time enters only through the `occurred_at` / `recorded_at` of facts, and
+//! every identifier derived here is a UUIDv5 of data the caller passes in, so folding the
+//! same log always yields the same state, byte for byte.
+
+mod alertmanager;
+mod fact;
+mod fold;
+mod ids;
+mod incident;
+mod postmortem;
+mod timestamp;
+
+pub use alertmanager::{normalize_alertmanager, IngestError, MAX_ALERTS_PER_NOTIFICATION};
+pub use fact::{
+    Acknowledged, AlertNotified, AlertStatus, Fact, FactBody, FactDecodeError, NoteAdded,
+    NotificationReceived, Resolved, FACT_TYPES,
+};
+pub use fold::{FoldOutcome, Projection, StreamState};
+pub use ids::{incident_id_for, responder_fact_id};
+pub use incident::{AlertState, Incident, IncidentStatus, Severity, TimelineEntry, TimelineKind};
+pub use postmortem::render_postmortem_markdown;
+pub use timestamp::Timestamp;

@@ -1,0 +1,367 @@
+//! The responder API (acknowledge, note, resolve) and the read API (list, show, timeline,
+//! post-mortem, status).
+
+use std::collections::{BTreeMap, HashMap};
+
+use aftermath_core::{
+    render_postmortem_markdown, responder_fact_id, Acknowledged, Fact, FactBody, Incident,
+    IncidentStatus, NoteAdded, Resolved,
+};
+use aftermath_log::Appended;
+use aftermath_store::{IncidentCursor, IncidentQuery, Scope, StatusFilter};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::request::{body_bytes, idempotency_key, incident_id, json_body, text_field};
+use crate::views::{IncidentDetail, IncidentSummary, TimelineView};
+use crate::{now, ApiError, AppState};
+
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+async fn load_incident(state: &AppState, id: &str) -> Result<Incident, ApiError> {
+    let uuid = incident_id(id)?;
+    state
+        .store
+        .incident(uuid)
+        .await
+        .map_err(|error| ApiError::internal("reading the incident", error))?
+        .ok_or_else(|| ApiError::unknown_incident(id))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AckRequest {
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoteRequest {
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResolveRequest {
+    resolution: Option<String>,
+}
+
+/// A responder action, checked against the read model and appended as one fact.
+struct Action {
+    name: &'static str,
+    body: FactBody,
+    /// Why the read model says the action makes no sense now, if it does not.
+    refusal: Option<String>,
+}
+
+/// `POST /v1/incidents/{id}/ack` `{"note"?}`
+pub(crate) async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let token = caller.require(Scope::Respond)?;
+    let request: AckRequest = json_body(&body_bytes(body)?)?;
+    if let Some(note) = &request.note {
+        text_field("note", note, MAX_TEXT_BYTES)?;
+    }
+    let incident = load_incident(&state, &id).await?;
+    let refusal = match (&incident.status, &incident.acknowledged_by) {
+        (IncidentStatus::Resolved, _) => Some("incident is already resolved".to_owned()),
+        (_, Some(by)) => Some(format!("incident is already acknowledged by {by}")),
+        _ => None,
+    };
+    let action = Action {
+        name: "ack",
+        body: FactBody::Acknowledged(Acknowledged {
+            incident_id: incident.id,
+            actor: token.name.clone(),
+            note: request.note,
+        }),
+        refusal,
+    };
+    record(&state, token, &incident, &headers, action).await
+}
+
+/// `POST /v1/incidents/{id}/notes` `{"text"}`
+pub(crate) async fn add_note(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let token = caller.require(Scope::Respond)?;
+    let request: NoteRequest = json_body(&body_bytes(body)?)?;
+    text_field("text", &request.text, MAX_TEXT_BYTES)?;
+    let incident = load_incident(&state, &id).await?;
+    let action = Action {
+        name: "note",
+        body: FactBody::NoteAdded(NoteAdded {
+            incident_id: incident.id,
+            actor: token.name.clone(),
+            text: request.text,
+        }),
+        refusal: None,
+    };
+    record(&state, token, &incident, &headers, action).await
+}
+
+/// `POST /v1/incidents/{id}/resolve` `{"resolution"?}`
+pub(crate) async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let token = caller.require(Scope::Respond)?;
+    let request: ResolveRequest = json_body(&body_bytes(body)?)?;
+    if let Some(resolution) = &request.resolution {
+        text_field("resolution", resolution, MAX_TEXT_BYTES)?;
+    }
+    let incident = load_incident(&state, &id).await?;
+    let refusal = (incident.status == IncidentStatus::Resolved).then(|| {
+        let by = incident.resolved_by.as_deref().unwrap_or("someone");
+        format!("incident is already resolved (by {by})")
+    });
+    let action = Action {
+        name: "resolve",
+        body: FactBody::Resolved(Resolved {
+            incident_id: incident.id,
+            actor: token.name.clone(),
+            resolution: request.resolution,
+        }),
+        refusal,
+    };
+    record(&state, token, &incident, &headers, action).await
+}
+
+/// Appends a responder fact. With an `Idempotency-Key`, a repeat of a request already on
+/// the log answers as the first did instead of being checked again.
+async fn record(
+    state: &AppState,
+    token: &aftermath_store::TokenInfo,
+    incident: &Incident,
+    headers: &HeaderMap,
+    action: Action,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(headers)?;
+    let fact_id = match &key {
+        Some(key) => responder_fact_id(&token.id.to_string(), incident.id, action.name, key),
+        None => Uuid::new_v4(),
+    };
+    let already_folded = incident
+        .timeline
+        .iter()
+        .any(|entry| entry.fact_id == fact_id);
+    if already_folded {
+        return Ok(answer(StatusCode::OK, fact_id, Some(incident), true));
+    }
+    if let Some(refusal) = action.refusal {
+        return Err(ApiError::conflict(refusal));
+    }
+    let at = now();
+    let fact = Fact {
+        fact_id,
+        stream_key: incident.stream_key.clone(),
+        occurred_at: at,
+        recorded_at: at,
+        body: action.body,
+    };
+    let outcome = state
+        .log
+        .append(std::slice::from_ref(&fact))
+        .await
+        .map_err(|error| ApiError::internal("appending to the event log", error))?;
+    let replayed = outcome.first() == Some(&Appended::Duplicate);
+    if let Some(Appended::New { partition, offset }) = outcome.first().copied() {
+        if let Some(folded) = wait_until_folded(state, partition, offset, incident.id).await {
+            return Ok(answer(StatusCode::OK, fact_id, Some(&folded), false));
+        }
+    }
+    Ok(answer(StatusCode::ACCEPTED, fact_id, None, replayed))
+}
+
+/// Waits (bounded by `projection_wait`) for the in-process projector to fold `offset`, and
+/// returns the incident as folded then.
+async fn wait_until_folded(
+    state: &AppState,
+    partition: u32,
+    offset: u64,
+    incident_id: Uuid,
+) -> Option<Incident> {
+    let mut positions = state.projected.clone()?;
+    let folded = positions
+        .wait_for(|positions| positions.get(&partition).is_some_and(|next| *next > offset));
+    tokio::time::timeout(state.projection_wait, folded)
+        .await
+        .ok()?
+        .ok()?;
+    state.store.incident(incident_id).await.ok().flatten()
+}
+
+fn answer(
+    status: StatusCode,
+    fact_id: Uuid,
+    incident: Option<&Incident>,
+    replayed: bool,
+) -> Response {
+    let body = serde_json::json!({
+        "fact_id": fact_id,
+        "replayed": replayed,
+        "projected": incident.is_some(),
+        "incident": incident.map(IncidentDetail::of),
+    });
+    (status, Json(body)).into_response()
+}
+
+/// `GET /v1/incidents?status=open|resolved|all&limit=&cursor=`
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(params) =
+        query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+    if let Some(unknown) = params
+        .keys()
+        .find(|key| !matches!(key.as_str(), "status" | "limit" | "cursor"))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("unknown parameter {unknown:?}; use status, limit, cursor"),
+        ));
+    }
+    let status = match params.get("status").map(String::as_str) {
+        None | Some("all") => StatusFilter::All,
+        Some("open") => StatusFilter::Open,
+        Some("resolved") => StatusFilter::Resolved,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("status: {other:?} is not one of open, resolved, all"),
+            ))
+        }
+    };
+    let limit = match params.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("limit: {text:?} is not a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let cursor = params
+        .get("cursor")
+        .map(|text| {
+            IncidentCursor::decode(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    "cursor: not a cursor this API handed out; pass next_cursor unchanged",
+                )
+            })
+        })
+        .transpose()?;
+    let page = state
+        .store
+        .list_incidents(&IncidentQuery {
+            status,
+            limit,
+            cursor,
+        })
+        .await
+        .map_err(|error| ApiError::internal("listing incidents", error))?;
+    let incidents: Vec<_> = page.incidents.iter().map(IncidentSummary::of).collect();
+    Ok(Json(serde_json::json!({
+        "incidents": incidents,
+        "next_cursor": page.next_cursor.map(|cursor| cursor.encode()),
+    })))
+}
+
+/// `GET /v1/incidents/{id}`
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let incident = load_incident(&state, &id).await?;
+    Ok(Json(
+        serde_json::to_value(IncidentDetail::of(&incident))
+            .map_err(|error| ApiError::internal("rendering the incident", error))?,
+    ))
+}
+
+/// `GET /v1/incidents/{id}/timeline`
+pub(crate) async fn timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let incident = load_incident(&state, &id).await?;
+    Ok(Json(
+        serde_json::to_value(TimelineView::of(&incident))
+            .map_err(|error| ApiError::internal("rendering the timeline", error))?,
+    ))
+}
+
+/// `GET /v1/incidents/{id}/postmortem`: the Markdown draft.
+pub(crate) async fn postmortem(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let incident = load_incident(&state, &id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        render_postmortem_markdown(&incident),
+    )
+        .into_response())
+}
+
+/// `GET /v1/status`: how far the projections are behind the log.
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let checkpoints = state
+        .store
+        .checkpoints()
+        .await
+        .map_err(|error| ApiError::internal("reading checkpoints", error))?;
+    let mut partitions = BTreeMap::new();
+    for partition in 0..state.log.partitions() {
+        let end = state
+            .log
+            .end_offset(partition)
+            .await
+            .map_err(|error| ApiError::internal("reading the log end", error))?;
+        let projected = checkpoints.get(&partition).copied().unwrap_or(0);
+        partitions.insert(
+            partition.to_string(),
+            serde_json::json!({"log_end": end, "projected": projected, "lag": end.saturating_sub(projected)}),
+        );
+    }
+    Ok(Json(serde_json::json!({"partitions": partitions})))
+}

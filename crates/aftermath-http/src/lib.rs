@@ -1,0 +1,78 @@
+//! Aftermath's HTTP API: alert ingest, the responder and read API, auth by bearer token
+//! with scopes, and JSON errors that say what was wrong and where.
+//!
+//! Architecture invariant: handlers change state only by appending facts to the log, and
+//! answer 2xx only after the append returned; they read projections, never the log.
+
+mod auth;
+mod error;
+mod incidents;
+mod ingest;
+mod request;
+mod views;
+
+use std::time::Duration;
+
+use aftermath_core::Timestamp;
+use aftermath_log::SharedLog;
+use aftermath_store::{ProjectorPositions, SharedStore};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::sync::watch;
+
+pub use error::ApiError;
+
+/// Request bodies above this are refused with 413 before they are read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub log: SharedLog,
+    pub store: SharedStore,
+    /// The in-process projector's positions, when there is one: responder requests then
+    /// answer with the incident as folded, not just "accepted".
+    pub projected: Option<watch::Receiver<ProjectorPositions>>,
+    /// How long a responder request waits for its fact to be folded before answering 202.
+    pub projection_wait: Duration,
+}
+
+/// The wall clock, read only at the edge: facts carry it as `recorded_at`.
+pub(crate) fn now() -> Timestamp {
+    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
+}
+
+/// Builds the router with every endpoint.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/ingest/alertmanager", post(ingest::alertmanager))
+        .route("/v1/status", get(incidents::status))
+        .route("/v1/incidents", get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/timeline", get(incidents::timeline))
+        .route("/v1/incidents/{id}/postmortem", get(incidents::postmortem))
+        .route("/v1/incidents/{id}/ack", post(incidents::acknowledge))
+        .route("/v1/incidents/{id}/notes", post(incidents::add_note))
+        .route("/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,82 @@
+//! Reading requests: bodies with size limits, JSON with the failing field named, path ids
+//! and the `Idempotency-Key` header, all turned into [`ApiError`]s.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::{ApiError, MAX_BODY_BYTES};
+
+/// The body's bytes, or 413 / 400 as JSON.
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", rejection.body_text())
+        }
+    })
+}
+
+/// Parses a JSON body, naming the field at fault. An empty body reads as `{}`.
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = match error.path().to_string() {
+            path if path == "." => "body".to_owned(),
+            path => path,
+        };
+        ApiError::bad_request("invalid_body", format!("{field}: {}", error.into_inner()))
+    })
+}
+
+/// An incident id from the path. Anything that is not a UUID cannot name an incident.
+pub(crate) fn incident_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(text).map_err(|_| ApiError::unknown_incident(text))
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters, when present.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+    };
+    let key = value.to_str().map_err(|_| invalid())?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A required, non-blank text field of at most `max` bytes.
+pub(crate) fn text_field(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("{field}: must not be blank"),
+        ));
+    }
+    if value.len() > max {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("{field}: longer than {max} bytes"),
+        ));
+    }
+    Ok(())
+}

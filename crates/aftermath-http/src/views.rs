@@ -1,0 +1,94 @@
+//! The JSON shapes of the read API, built from projections.
+
+use aftermath_core::{AlertState, Incident, TimelineEntry};
+use serde::Serialize;
+
+/// An incident as listed: everything but its alerts and timeline.
+#[derive(Serialize)]
+pub(crate) struct IncidentSummary<'a> {
+    id: String,
+    status: &'static str,
+    title: &'a str,
+    severity: &'static str,
+    service: Option<&'a str>,
+    source: &'a str,
+    group_key: &'a str,
+    opened_at: String,
+    acknowledged_at: Option<String>,
+    acknowledged_by: Option<&'a str>,
+    resolved_at: Option<String>,
+    resolved_by: Option<&'a str>,
+    resolution: Option<&'a str>,
+    time_to_acknowledge_seconds: Option<i64>,
+    time_to_resolve_seconds: Option<i64>,
+    alerts_firing: usize,
+    alerts_total: usize,
+}
+
+impl<'a> IncidentSummary<'a> {
+    pub(crate) fn of(incident: &'a Incident) -> Self {
+        Self {
+            id: incident.id.to_string(),
+            status: incident.status.as_str(),
+            title: &incident.title,
+            severity: incident.severity.as_str(),
+            service: incident.service.as_deref(),
+            source: &incident.source,
+            group_key: &incident.group_key,
+            opened_at: incident.opened_at.to_string(),
+            acknowledged_at: incident.acknowledged_at.map(|at| at.to_string()),
+            acknowledged_by: incident.acknowledged_by.as_deref(),
+            resolved_at: incident.resolved_at.map(|at| at.to_string()),
+            resolved_by: incident.resolved_by.as_deref(),
+            resolution: incident.resolution.as_deref(),
+            time_to_acknowledge_seconds: incident.time_to_acknowledge_seconds(),
+            time_to_resolve_seconds: incident.time_to_resolve_seconds(),
+            alerts_firing: incident.firing_alerts(),
+            alerts_total: incident.alerts.len(),
+        }
+    }
+}
+
+/// One incident in full, with its alerts and where to find its timeline and post-mortem.
+#[derive(Serialize)]
+pub(crate) struct IncidentDetail<'a> {
+    #[serde(flatten)]
+    summary: IncidentSummary<'a>,
+    alerts: Vec<&'a AlertState>,
+    links: Links,
+}
+
+#[derive(Serialize)]
+struct Links {
+    timeline: String,
+    postmortem: String,
+}
+
+impl<'a> IncidentDetail<'a> {
+    pub(crate) fn of(incident: &'a Incident) -> Self {
+        let base = format!("/v1/incidents/{}", incident.id);
+        Self {
+            summary: IncidentSummary::of(incident),
+            alerts: incident.alerts.values().collect(),
+            links: Links {
+                timeline: format!("{base}/timeline"),
+                postmortem: format!("{base}/postmortem"),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct TimelineView<'a> {
+    incident_id: String,
+    entries: &'a [TimelineEntry],
+}
+
+impl<'a> TimelineView<'a> {
+    pub(crate) fn of(incident: &'a Incident) -> Self {
+        Self {
+            incident_id: incident.id.to_string(),
+            entries: &incident.timeline,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The event log: an append-only, partitioned sequence of facts with offsets.
+//!
+//! Architecture invariant: a successful [`EventLog::append`] means the facts are durable
+//! and readable at the returned positions; the API answers 2xx only after it returns. The
+//! log never rewrites a fact, and a fact id is stored at most once.
+
+mod embedded;
+
+use std::sync::Arc;
+
+use aftermath_core::{Fact, FactDecodeError};
+use async_trait::async_trait;
+
+pub use embedded::EmbeddedLog;
+
+/// A partition number. The embedded log has one partition, `0`.
+pub type Partition = u32;
+/// A position within a partition, counted from 0.
+pub type Offset = u64;
+
+/// A fact together with where it sits on the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedFact {
+    pub partition: Partition,
+    pub offset: Offset,
+    pub fact: Fact,
+}
+
+/// What appending one fact did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Written at this position.
+    New {
+        partition: Partition,
+        offset: Offset,
+    },
+    /// A fact with the same id was already on the log; nothing was written.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("event log storage failed: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("fact at partition {partition} offset {offset} cannot be read: {source}")]
+    Corrupt {
+        partition: Partition,
+        offset: Offset,
+        source: FactDecodeError,
+    },
+    #[error("the event log has no partition {0}")]
+    NoSuchPartition(Partition),
+}
+
+/// An append-only, partitioned log of facts.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// How many partitions the log has; they are numbered `0..partitions()`.
+    fn partitions(&self) -> Partition;
+
+    /// Appends `facts` atomically, in order: either all new facts are durable or none is.
+    /// Facts whose id is already on the log are reported as [`Appended::Duplicate`].
+    async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError>;
+
+    /// Reads up to `max` facts of `partition` starting at offset `from`, in log order.
+    async fn read(
+        &self,
+        partition: Partition,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<LoggedFact>, LogError>;
+
+    /// The offset the next appended fact of `partition` will get.
+    async fn end_offset(&self, partition: Partition) -> Result<Offset, LogError>;
+
+    /// Resolves when something may have been appended since the call, so readers need not
+    /// spin. Implementations may resolve spuriously.
+    async fn appended(&self);
+}
+
+/// A shared handle to whichever log backend the configuration chose.
+pub type SharedLog = Arc<dyn EventLog>;

@@ -1,0 +1,171 @@
+//! Projections: the store that holds folded incidents with their checkpoints, the queries
+//! the read API needs, API tokens, and the projector that moves facts from the log into it.
+//!
+//! Architecture invariant: projection rows and the checkpoint that covers them are written
+//! in one transaction, so after any crash the store resumes exactly where its rows end.
+//! Nothing but the projector writes projection rows.
+
+mod projector;
+mod sqlite;
+mod tokens;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use aftermath_core::{Incident, Projection};
+use aftermath_log::{Offset, Partition};
+use async_trait::async_trait;
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use projector::{Projector, ProjectorPositions};
+pub use sqlite::SqliteStore;
+pub use tokens::{Scope, TokenInfo, UnknownScope};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("projection database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored projection row {what} is unreadable: {message}")]
+    Corrupt { what: String, message: String },
+    #[error("checkpoint of partition {partition} moved from {expected} to {found}: another projector owns it")]
+    CheckpointMoved {
+        partition: Partition,
+        expected: Offset,
+        found: Offset,
+    },
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("event log failed: {0}")]
+    Log(#[from] aftermath_log::LogError),
+}
+
+/// Which incidents a listing wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    Open,
+    Resolved,
+    All,
+}
+
+/// A page request: newest first, resuming after `cursor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentQuery {
+    pub status: StatusFilter,
+    pub limit: u32,
+    pub cursor: Option<IncidentCursor>,
+}
+
+/// A position in the newest-first order: (opened_at in ns, id) of the last incident seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentCursor {
+    pub opened_at_ns: i64,
+    pub id: Uuid,
+}
+
+impl IncidentCursor {
+    /// The opaque text form handed to clients.
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.opened_at_ns, self.id.simple())
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (at, id) = text.split_once('_')?;
+        Some(Self {
+            opened_at_ns: at.parse().ok()?,
+            id: Uuid::try_parse(id).ok()?,
+        })
+    }
+
+    pub fn of(incident: &Incident) -> Self {
+        Self {
+            opened_at_ns: opened_at_ns(incident),
+            id: incident.id,
+        }
+    }
+}
+
+/// The sort key of an incident. Nanoseconds since the epoch fit an i64 until 2262.
+pub(crate) fn opened_at_ns(incident: &Incident) -> i64 {
+    incident.opened_at.unix_nanos() as i64
+}
+
+#[derive(Clone, Debug)]
+pub struct IncidentPage {
+    pub incidents: Vec<Incident>,
+    pub next_cursor: Option<IncidentCursor>,
+}
+
+/// The canonical dump of every projection, for comparing a rebuild with the original.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Export {
+    pub checkpoints: BTreeMap<Partition, Offset>,
+    pub streams: BTreeMap<String, aftermath_core::StreamState>,
+    pub incidents: BTreeMap<Uuid, Incident>,
+}
+
+impl Export {
+    /// Pretty JSON with sorted keys: equal projections give equal bytes.
+    pub fn to_canonical_json(&self) -> String {
+        // Only maps, strings and numbers: serialization cannot fail.
+        serde_json::to_string_pretty(self).expect("export serializes")
+    }
+}
+
+/// Where projections live. SQLite for the embedded default; every backend passes the same
+/// contract tests.
+#[async_trait]
+pub trait ProjectionStore: Send + Sync + 'static {
+    /// The next offset to fold for every partition the store has seen.
+    async fn checkpoints(&self) -> Result<BTreeMap<Partition, Offset>, StoreError>;
+
+    /// Loads what folding a batch needs: the given streams, their current incidents, and
+    /// the incidents named explicitly.
+    async fn load(
+        &self,
+        stream_keys: &BTreeSet<String>,
+        incident_ids: &BTreeSet<Uuid>,
+    ) -> Result<Projection, StoreError>;
+
+    /// Writes `projection` and moves the checkpoint of `partition` from `from` to `to`, in
+    /// one transaction. Fails with [`StoreError::CheckpointMoved`] if the checkpoint is not
+    /// at `from` (another projector got there first); nothing is written then.
+    async fn commit(
+        &self,
+        projection: &Projection,
+        partition: Partition,
+        from: Offset,
+        to: Offset,
+    ) -> Result<(), StoreError>;
+
+    /// Drops every projection row and checkpoint (tokens stay), for a rebuild.
+    async fn reset(&self) -> Result<(), StoreError>;
+
+    async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
+
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError>;
+
+    async fn export(&self) -> Result<Export, StoreError>;
+
+    /// Creates a token and returns it with its secret, which is stored only as a hash.
+    async fn create_token(
+        &self,
+        name: &str,
+        scopes: &BTreeSet<Scope>,
+        created_at: aftermath_core::Timestamp,
+    ) -> Result<(TokenInfo, String), StoreError>;
+
+    /// The token a presented secret belongs to, unless unknown or revoked.
+    async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError>;
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Revokes the token called `name`; false when there is none.
+    async fn revoke_token(
+        &self,
+        name: &str,
+        revoked_at: aftermath_core::Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+pub type SharedStore = Arc<dyn ProjectionStore>;

@@ -1,0 +1,143 @@
+//! The projector: reads the log in batches, folds each batch with the core, and commits
+//! the rows with the new checkpoint in one transaction.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
+
+use aftermath_core::Projection;
+use aftermath_log::{Offset, Partition, SharedLog};
+use tokio::sync::watch;
+
+use crate::{SharedStore, StoreError};
+
+/// Next offset to fold, per partition, as last committed by this projector.
+pub type ProjectorPositions = BTreeMap<Partition, Offset>;
+
+/// Folds the log into the projection store.
+pub struct Projector {
+    log: SharedLog,
+    store: SharedStore,
+    batch_size: usize,
+    positions: watch::Sender<ProjectorPositions>,
+}
+
+impl Projector {
+    pub fn new(log: SharedLog, store: SharedStore, batch_size: usize) -> Self {
+        Self {
+            log,
+            store,
+            batch_size: batch_size.max(1),
+            positions: watch::Sender::new(ProjectorPositions::new()),
+        }
+    }
+
+    /// Follows the committed positions, e.g. to answer a request once its fact is folded.
+    pub fn positions(&self) -> watch::Receiver<ProjectorPositions> {
+        self.positions.subscribe()
+    }
+
+    /// Folds at most one batch of `partition`; returns how many facts it folded.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn project_batch(&self, partition: Partition) -> Result<usize, StoreError> {
+        let from = self
+            .store
+            .checkpoints()
+            .await?
+            .get(&partition)
+            .copied()
+            .unwrap_or(0);
+        let batch = self.log.read(partition, from, self.batch_size).await?;
+        let Some(last) = batch.last() else {
+            self.publish(partition, from);
+            return Ok(0);
+        };
+        let to = last.offset + 1;
+        let stream_keys: BTreeSet<String> = batch
+            .iter()
+            .map(|logged| logged.fact.stream_key.clone())
+            .collect();
+        let incident_ids: BTreeSet<_> = batch
+            .iter()
+            .filter_map(|logged| Projection::referenced_incident(&logged.fact))
+            .collect();
+        let mut projection = self.store.load(&stream_keys, &incident_ids).await?;
+        for logged in &batch {
+            projection.apply(&logged.fact);
+        }
+        self.store.commit(&projection, partition, from, to).await?;
+        self.publish(partition, to);
+        Ok(batch.len())
+    }
+
+    fn publish(&self, partition: Partition, next_offset: Offset) {
+        self.positions.send_if_modified(|positions| {
+            positions.insert(partition, next_offset) != Some(next_offset)
+        });
+    }
+
+    /// Folds every partition up to the log's current end, reporting progress as
+    /// `(folded so far, total to fold)`.
+    pub async fn catch_up(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, StoreError> {
+        let checkpoints = self.store.checkpoints().await?;
+        let mut total = 0;
+        for partition in 0..self.log.partitions() {
+            let end = self.log.end_offset(partition).await?;
+            let from = checkpoints.get(&partition).copied().unwrap_or(0);
+            total += end.saturating_sub(from);
+        }
+        let mut done = 0;
+        progress(done, total);
+        for partition in 0..self.log.partitions() {
+            let end = self.log.end_offset(partition).await?;
+            loop {
+                let folded = self.project_batch(partition).await? as u64;
+                done += folded;
+                progress(done.min(total), total);
+                let position = self.positions.borrow().get(&partition).copied();
+                if folded == 0 || position >= Some(end) {
+                    break;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Follows the log until `shutdown` resolves. Errors are logged and retried with
+    /// backoff: the checkpoint makes a retried batch safe.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut folded_any = false;
+            let mut failed = false;
+            for partition in 0..self.log.partitions() {
+                match self.project_batch(partition).await {
+                    Ok(folded) => folded_any |= folded > 0,
+                    Err(error) => {
+                        tracing::error!(%error, partition, "projector batch failed; retrying");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            if folded_any {
+                continue;
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.log.appended() => {}
+                // A safety net for appends made by another process on the same log.
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+}

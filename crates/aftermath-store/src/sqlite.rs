@@ -1,0 +1,387 @@
+//! The SQLite projection store of the embedded default.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aftermath_core::{Incident, Projection, StreamState, Timestamp};
+use aftermath_log::{Offset, Partition};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use crate::tokens::{hash_secret, new_secret};
+use crate::{
+    opened_at_ns, Export, IncidentCursor, IncidentPage, IncidentQuery, ProjectionStore, Scope,
+    StatusFilter, StoreError, TokenInfo,
+};
+
+/// Ordered schema migrations; each runs once, in its own transaction.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "projections",
+    include_str!("../../../migrations/sqlite/0001_projections.sql"),
+)];
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the projection database at `path` and migrates it.
+    #[tracing::instrument(level = "debug")]
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        for (version, name, sql) in MIGRATIONS {
+            let mut tx = self.pool.begin().await?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if applied.is_none() {
+                tracing::info!(version, name, "applying projection migration");
+                sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
+                    .bind(version)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|error| StoreError::Corrupt {
+        what: what.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> String {
+    // Projection types hold only maps, strings and numbers: serialization cannot fail.
+    serde_json::to_string(value).expect("projection rows serialize")
+}
+
+async fn incident_in(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+) -> Result<Option<Incident>, StoreError> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    state
+        .map(|json| decode(&format!("incident {id}"), &json))
+        .transpose()
+}
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError> {
+    let id: String = row.get("id");
+    let scopes: String = row.get("scopes");
+    Ok(TokenInfo {
+        id: Uuid::try_parse(&id).map_err(|error| StoreError::Corrupt {
+            what: format!("token {id}"),
+            message: error.to_string(),
+        })?,
+        name: row.get("name"),
+        scopes: Scope::parse_list(&scopes).map_err(|error| StoreError::Corrupt {
+            what: format!("token {id}"),
+            message: error.to_string(),
+        })?,
+        created_at: row.get("created_at"),
+        revoked_at: row.get("revoked_at"),
+    })
+}
+
+#[async_trait]
+impl ProjectionStore for SqliteStore {
+    async fn checkpoints(&self) -> Result<BTreeMap<Partition, Offset>, StoreError> {
+        let rows = sqlx::query("SELECT log_partition, next_offset FROM checkpoints")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get::<i64, _>(0) as Partition,
+                    row.get::<i64, _>(1) as Offset,
+                )
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(streams = stream_keys.len()))]
+    async fn load(
+        &self,
+        stream_keys: &BTreeSet<String>,
+        incident_ids: &BTreeSet<Uuid>,
+    ) -> Result<Projection, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut projection = Projection::default();
+        let mut wanted = incident_ids.clone();
+        for key in stream_keys {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM streams WHERE stream_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if let Some(json) = state {
+                let stream: StreamState = decode(&format!("stream {key}"), &json)?;
+                wanted.extend(stream.current_incident);
+                projection.streams.insert(key.clone(), stream);
+            }
+        }
+        for id in wanted {
+            if let Some(incident) = incident_in(&mut conn, id).await? {
+                projection.incidents.insert(id, incident);
+            }
+        }
+        Ok(projection)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self, projection))]
+    async fn commit(
+        &self,
+        projection: &Projection,
+        partition: Partition,
+        from: Offset,
+        to: Offset,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT next_offset FROM checkpoints WHERE log_partition = ?")
+                .bind(partition as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let found = found.unwrap_or(0) as Offset;
+        if found != from {
+            return Err(StoreError::CheckpointMoved {
+                partition,
+                expected: from,
+                found,
+            });
+        }
+        for (key, stream) in &projection.streams {
+            sqlx::query(
+                "INSERT INTO streams (stream_key, state) VALUES (?, ?)
+                 ON CONFLICT (stream_key) DO UPDATE SET state = excluded.state",
+            )
+            .bind(key)
+            .bind(encode(stream))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for incident in projection.incidents.values() {
+            sqlx::query(
+                "INSERT INTO incidents (id, stream_key, status, severity, opened_at_ns, state)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                     severity = excluded.severity, state = excluded.state",
+            )
+            .bind(incident.id.to_string())
+            .bind(&incident.stream_key)
+            .bind(incident.status.as_str())
+            .bind(incident.severity.as_str())
+            .bind(opened_at_ns(incident))
+            .bind(encode(incident))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO checkpoints (log_partition, next_offset) VALUES (?, ?)
+             ON CONFLICT (log_partition) DO UPDATE SET next_offset = excluded.next_offset",
+        )
+        .bind(partition as i64)
+        .bind(to as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["checkpoints", "streams", "incidents"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        incident_in(&mut conn, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
+        let status_clause = match query.status {
+            StatusFilter::Open => "status <> 'resolved'",
+            StatusFilter::Resolved => "status = 'resolved'",
+            StatusFilter::All => "1 = 1",
+        };
+        let (at, id) = match &query.cursor {
+            Some(cursor) => (cursor.opened_at_ns, cursor.id.to_string()),
+            None => (i64::MAX, String::new()),
+        };
+        // With no cursor, `opened_at_ns < i64::MAX` admits every row.
+        let sql = format!(
+            "SELECT state FROM incidents WHERE {status_clause}
+               AND (opened_at_ns < ?1 OR (opened_at_ns = ?1 AND id < ?2) OR ?3)
+             ORDER BY opened_at_ns DESC, id DESC LIMIT ?4"
+        );
+        let limit = query.limit.max(1) as i64;
+        let rows: Vec<String> = sqlx::query_scalar(&sql)
+            .bind(at)
+            .bind(id)
+            .bind(query.cursor.is_none())
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut incidents = rows
+            .iter()
+            .map(|json| decode("incident", json))
+            .collect::<Result<Vec<Incident>, _>>()?;
+        let next_cursor = if incidents.len() as i64 > limit {
+            incidents.truncate(limit as usize);
+            incidents.last().map(IncidentCursor::of)
+        } else {
+            None
+        };
+        Ok(IncidentPage {
+            incidents,
+            next_cursor,
+        })
+    }
+
+    async fn export(&self) -> Result<Export, StoreError> {
+        let checkpoints = self.checkpoints().await?;
+        let mut streams = BTreeMap::new();
+        for row in sqlx::query("SELECT stream_key, state FROM streams")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let key: String = row.get(0);
+            let state: String = row.get(1);
+            let stream: StreamState = decode(&format!("stream {key}"), &state)?;
+            streams.insert(key, stream);
+        }
+        let mut incidents = BTreeMap::new();
+        for state in sqlx::query_scalar::<_, String>("SELECT state FROM incidents")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let incident: Incident = decode("incident", &state)?;
+            incidents.insert(incident.id, incident);
+        }
+        Ok(Export {
+            checkpoints,
+            streams,
+            incidents,
+        })
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        scopes: &BTreeSet<Scope>,
+        created_at: Timestamp,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(StoreError::InvalidToken(
+                "a token name must be 1 to 100 characters".into(),
+            ));
+        }
+        if scopes.is_empty() {
+            return Err(StoreError::InvalidToken(
+                "a token needs at least one scope (ingest, respond, read, manage, admin)".into(),
+            ));
+        }
+        let random_failed =
+            |error: getrandom::Error| StoreError::InvalidToken(format!("no randomness: {error}"));
+        let secret = new_secret().map_err(random_failed)?;
+        let info = TokenInfo {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            scopes: scopes.clone(),
+            created_at: created_at.to_string(),
+            revoked_at: None,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO tokens (id, name, scopes, token_hash, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(info.id.to_string())
+        .bind(&info.name)
+        .bind(Scope::join(scopes))
+        .bind(hash_secret(&secret))
+        .bind(&info.created_at)
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::InvalidToken(format!(
+                "a token named {name:?} already exists; revoke it first or pick another name"
+            )));
+        }
+        Ok((info, secret))
+    }
+
+    async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, scopes, created_at, revoked_at FROM tokens
+             WHERE token_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(hash_secret(secret))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        sqlx::query("SELECT id, name, scopes, created_at, revoked_at FROM tokens ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_token(&self, name: &str, revoked_at: Timestamp) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+                .bind(revoked_at.to_string())
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+}
