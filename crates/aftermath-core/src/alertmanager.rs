@@ -86,15 +86,7 @@ pub fn normalize_alertmanager(
 ) -> Result<Vec<Fact>, IngestError> {
     let text = std::str::from_utf8(raw_body)
         .map_err(|error| IngestError::new("body", format!("not UTF-8: {error}")))?;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let webhook: Webhook =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let field = match error.path().to_string() {
-                path if path == "." => "body".to_owned(),
-                path => path,
-            };
-            IngestError::new(field, error.into_inner().to_string())
-        })?;
+    let webhook: Webhook = parse_json(text.as_bytes())?;
     validate(&webhook)?;
 
     let stream_key = stream_key(&webhook.group_key);
@@ -177,6 +169,20 @@ pub fn normalize_alertmanager(
         }),
     });
     Ok(facts)
+}
+
+/// Parses JSON, naming the field at fault (`alerts[0].startsAt`), or `body` when the
+/// document as a whole is not the expected JSON.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IngestError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = match error.path().to_string() {
+            // serde_path_to_error says "." for the root and "?" before any field was read.
+            path if path == "." || path == "?" => "body".to_owned(),
+            path => path,
+        };
+        IngestError::new(field, error.into_inner().to_string())
+    })
 }
 
 fn validate(webhook: &Webhook) -> Result<(), IngestError> {

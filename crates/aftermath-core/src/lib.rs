@@ -14,7 +14,9 @@ mod incident;
 mod postmortem;
 mod timestamp;
 
-pub use alertmanager::{normalize_alertmanager, IngestError, MAX_ALERTS_PER_NOTIFICATION};
+pub use alertmanager::{
+    normalize_alertmanager, parse_json, IngestError, MAX_ALERTS_PER_NOTIFICATION,
+};
 pub use fact::{
     Acknowledged, AlertNotified, AlertStatus, Fact, FactBody, FactDecodeError, NoteAdded,
     NotificationReceived, Resolved, FACT_TYPES,

@@ -51,6 +51,13 @@ impl ApiError {
     }
 }
 
+/// A body the core refused: 400, naming the field.
+impl From<aftermath_core::IngestError> for ApiError {
+    fn from(error: aftermath_core::IngestError) -> Self {
+        Self::bad_request("invalid_body", error.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({"error": self.error, "detail": self.detail}));

@@ -31,14 +31,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
     } else {
         bytes
     };
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let field = match error.path().to_string() {
-            path if path == "." => "body".to_owned(),
-            path => path,
-        };
-        ApiError::bad_request("invalid_body", format!("{field}: {}", error.into_inner()))
-    })
+    Ok(aftermath_core::parse_json(bytes)?)
 }
 
 /// An incident id from the path. Anything that is not a UUID cannot name an incident.
