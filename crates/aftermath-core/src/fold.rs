@@ -151,13 +151,8 @@ impl Projection {
         let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
             return FoldOutcome::Ignored;
         };
-        push(
-            incident,
-            fact,
-            TimelineKind::Note,
-            &body.actor,
-            body.text.clone(),
-        );
+        let text = format!("Note by {}: {}", body.actor, body.text);
+        push(incident, fact, TimelineKind::Note, &body.actor, text);
         FoldOutcome::Applied
     }
 
