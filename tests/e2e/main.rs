@@ -1,1 +1,9 @@
-fn main() {}
+//! End-to-end tests over real HTTP, real SQLite files and the real `aftermath` binary.
+//! Each test starts its own instance on a free port with its own data directory.
+
+mod alertmanager;
+mod errors;
+mod process;
+mod read_api;
+mod responder;
+mod support;

@@ -1,0 +1,263 @@
+//! The real `aftermath` binary: kill -9 under load, restart, rebuild, export; token and
+//! demo commands.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::support::webhook;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_aftermath");
+
+fn aftermath(args: &[&str]) -> Output {
+    let output = Command::new(BINARY)
+        .args(args)
+        .env("AFTERMATH_LOG", "warn")
+        .output()
+        .expect("aftermath runs");
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "aftermath failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(data_dir: &Path, http: &reqwest::Client) -> Self {
+        let port = free_port();
+        let child = Command::new(BINARY)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("AFTERMATH_DATA_DIR", data_dir)
+            .env("AFTERMATH_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("aftermath serve starts");
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..500 {
+            if let Ok(reply) = http.get(format!("{base}/healthz")).send().await {
+                if reply.status().is_success() {
+                    return Self { child, base };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("aftermath serve did not come up on {base}");
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+async fn lag(http: &reqwest::Client, base: &str, token: &str) -> (u64, u64) {
+    let status: serde_json::Value = http
+        .get(format!("{base}/v1/status"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partition = &status["partitions"]["0"];
+    (
+        partition["log_end"].as_u64().unwrap(),
+        partition["lag"].as_u64().unwrap(),
+    )
+}
+
+/// Notification `n` of the load: 40 groups, each firing then resolving.
+fn notification(n: usize) -> String {
+    let group = n % 40;
+    webhook(
+        &format!("Load{group}"),
+        &format!("fp{group}"),
+        n >= 40 && n % 3 == 0,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_accepted_fact_and_a_rebuild_matches_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let token = stdout(&aftermath(&[
+        "token",
+        "create",
+        "--data-dir",
+        data,
+        "--name",
+        "loadgen",
+        "--scopes",
+        "ingest,read",
+    ]))
+    .trim()
+    .to_owned();
+    let http = reqwest::Client::new();
+    let server = Server::start(dir.path(), &http).await;
+
+    // Send notifications concurrently and kill the server while they are in flight.
+    let mut accepted_facts = 0u64;
+    let mut senders = tokio::task::JoinSet::new();
+    for n in 0..120 {
+        let (http, base, token) = (http.clone(), server.base.clone(), token.clone());
+        senders.spawn(async move {
+            let reply = http
+                .post(format!("{base}/v1/ingest/alertmanager"))
+                .bearer_auth(token)
+                .body(notification(n))
+                .send()
+                .await
+                .ok()?;
+            if reply.status().as_u16() != 202 {
+                return None;
+            }
+            let body: serde_json::Value = reply.json().await.ok()?;
+            body["facts_appended"].as_u64()
+        });
+        if n == 80 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // Wait for a share of the answers, then kill -9 with the rest in flight.
+    let mut answered = 0;
+    while let Some(result) = senders.join_next().await {
+        accepted_facts += result.unwrap().unwrap_or(0);
+        answered += 1;
+        if answered == 60 {
+            break;
+        }
+    }
+    server.kill();
+    while let Some(result) = senders.join_next().await {
+        accepted_facts += result.unwrap().unwrap_or(0);
+    }
+    assert!(accepted_facts > 0);
+
+    // Restart: every fact answered 2xx is on the log, and the projector catches up.
+    let server = Server::start(dir.path(), &http).await;
+    let mut caught_up = false;
+    for _ in 0..500 {
+        let (log_end, lag) = lag(&http, &server.base, &token).await;
+        assert!(
+            log_end >= accepted_facts,
+            "log holds {log_end} facts, {accepted_facts} were acknowledged"
+        );
+        if lag == 0 {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(caught_up, "projector did not catch up after restart");
+    server.kill();
+
+    let original = stdout(&aftermath(&["export", "--data-dir", data]));
+    let exported: serde_json::Value = serde_json::from_str(&original).unwrap();
+    assert!(!exported["incidents"].as_object().unwrap().is_empty());
+    let rebuild = aftermath(&["rebuild", "--data-dir", data, "--batch-size", "7"]);
+    assert!(
+        rebuild.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuild.stderr)
+    );
+    assert!(String::from_utf8_lossy(&rebuild.stderr).contains("rebuilt projections from"));
+    let rebuilt = stdout(&aftermath(&["export", "--data-dir", data]));
+    assert_eq!(
+        original, rebuilt,
+        "rebuild differs from the projections built live"
+    );
+}
+
+#[test]
+fn token_commands_create_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let bad = aftermath(&[
+        "token",
+        "create",
+        "--data-dir",
+        data,
+        "--name",
+        "x",
+        "--scopes",
+        "ingest,write",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope \"write\""));
+
+    let secret = stdout(&aftermath(&[
+        "token",
+        "create",
+        "--data-dir",
+        data,
+        "--name",
+        "grafana",
+        "--scopes",
+        "ingest",
+    ]));
+    let secret = secret.trim();
+    assert!(secret.starts_with("aftm_"), "{secret}");
+    let listing = stdout(&aftermath(&["token", "list", "--data-dir", data]));
+    assert!(listing.contains("grafana\tingest"), "{listing}");
+    assert!(!listing.contains(secret));
+
+    let duplicate = aftermath(&[
+        "token",
+        "create",
+        "--data-dir",
+        data,
+        "--name",
+        "grafana",
+        "--scopes",
+        "read",
+    ]);
+    assert!(!duplicate.status.success());
+    assert!(stdout(&aftermath(&[
+        "token",
+        "revoke",
+        "--data-dir",
+        data,
+        "--name",
+        "grafana"
+    ]))
+    .is_empty());
+    assert!(
+        !aftermath(&["token", "revoke", "--data-dir", data, "--name", "grafana"])
+            .status
+            .success()
+    );
+    let listing = stdout(&aftermath(&["token", "list", "--data-dir", data]));
+    assert!(listing.contains("revoked"), "{listing}");
+}
+
+#[test]
+fn demo_runs_a_whole_incident_and_prints_its_postmortem() {
+    let output = stdout(&aftermath(&["demo"]));
+    assert!(output.contains("Timeline"), "{output}");
+    assert!(output.contains("auto_resolved"), "{output}");
+    assert!(output.contains("Acknowledged by alice"), "{output}");
+    assert!(
+        output.contains("# Post-Mortem: High HTTP 5xx error rate on checkout"),
+        "{output}"
+    );
+}

@@ -1,0 +1,242 @@
+//! `spawn_app()` and helpers shared by the end-to-end tests.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aftermath::{Application, Config};
+use aftermath_store::Scope;
+use serde_json::Value;
+
+pub const FIRING: &str = include_str!("../fixtures/alertmanager/01-checkout-firing.json");
+pub const REPEAT: &str = include_str!("../fixtures/alertmanager/02-checkout-firing-repeat.json");
+pub const ONE_RESOLVED: &str =
+    include_str!("../fixtures/alertmanager/03-checkout-one-resolved.json");
+pub const ALL_RESOLVED: &str =
+    include_str!("../fixtures/alertmanager/04-checkout-all-resolved.json");
+pub const BILLING_FIRING: &str = include_str!("../fixtures/alertmanager/05-billing-firing.json");
+pub const BILLING_RESOLVED: &str =
+    include_str!("../fixtures/alertmanager/06-billing-resolved.json");
+pub const FIRING_AGAIN: &str =
+    include_str!("../fixtures/alertmanager/07-checkout-firing-again.json");
+
+/// A running instance with one token per role.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    /// Scope `ingest`, named "alertmanager".
+    pub ingest: String,
+    /// Scopes `respond` and `read`, named "alice".
+    pub alice: String,
+    /// Scopes `respond` and `read`, named "bob".
+    pub bob: String,
+    /// Scope `read` only.
+    pub reader: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text))
+    }
+
+    /// Asserts a JSON error with this status whose detail mentions `needle`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let body = self.json();
+        assert!(body["error"].is_string(), "{body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(needle),
+            "detail {detail:?} lacks {needle:?}"
+        );
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = Config::new(data_dir.path(), "127.0.0.1:0".parse().unwrap());
+    let app = Application::build(config).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let store = app.store();
+    let token = |name: &'static str, scopes: &'static [Scope]| {
+        let store = store.clone();
+        async move {
+            let scopes: BTreeSet<Scope> = scopes.iter().copied().collect();
+            store
+                .create_token(name, &scopes, aftermath::now())
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    let ingest = token("alertmanager", &[Scope::Ingest]).await;
+    let alice = token("alice", &[Scope::Respond, Scope::Read]).await;
+    let bob = token("bob", &[Scope::Respond, Scope::Read]).await;
+    let reader = token("reader", &[Scope::Read]).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        ingest,
+        alice,
+        bob,
+        reader,
+        stop: Some(stop),
+        server: Some(server),
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request failed");
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &str) -> Reply {
+        self.request(
+            reqwest::Method::POST,
+            path,
+            Some(token),
+            Some(body.to_owned()),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(reqwest::Method::GET, path, Some(token), None, &[])
+            .await
+    }
+
+    /// Posts an Alertmanager notification and asserts it was accepted.
+    pub async fn notify(&self, body: &str) -> Value {
+        let reply = self
+            .post("/v1/ingest/alertmanager", &self.ingest, body)
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        reply.json()
+    }
+
+    /// How many facts the log holds (partition 0).
+    pub async fn log_end(&self) -> u64 {
+        let status = self.get("/v1/status", &self.reader).await.json();
+        status["partitions"]["0"]["log_end"].as_u64().unwrap()
+    }
+
+    /// Waits until the projector has folded everything on the log.
+    pub async fn caught_up(&self) {
+        for _ in 0..400 {
+            let status = self.get("/v1/status", &self.reader).await.json();
+            if status["partitions"]["0"]["lag"].as_u64() == Some(0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("projector did not catch up with the log");
+    }
+
+    /// Every incident, newest first.
+    pub async fn incidents(&self, status: &str) -> Vec<Value> {
+        self.caught_up().await;
+        let page = self
+            .get(
+                &format!("/v1/incidents?status={status}&limit=1000"),
+                &self.reader,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        page.json()["incidents"].as_array().unwrap().clone()
+    }
+
+    pub async fn only_incident(&self) -> Value {
+        let incidents = self.incidents("all").await;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        incidents[0].clone()
+    }
+
+    pub async fn timeline(&self, id: &str) -> Vec<Value> {
+        self.caught_up().await;
+        let reply = self
+            .get(&format!("/v1/incidents/{id}/timeline"), &self.reader)
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.json()["entries"].as_array().unwrap().clone()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// An Alertmanager webhook body for one alert of group `group`.
+pub fn webhook(group: &str, fingerprint: &str, resolved: bool) -> String {
+    let status = if resolved { "resolved" } else { "firing" };
+    let ends_at = if resolved {
+        "2026-11-24T08:00:00Z"
+    } else {
+        "0001-01-01T00:00:00Z"
+    };
+    serde_json::json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{group}\"}}"),
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "aftermath",
+        "groupLabels": {"alertname": group},
+        "commonLabels": {"alertname": group, "severity": "critical", "service": "svc"},
+        "commonAnnotations": {"summary": format!("{group} is failing")},
+        "externalURL": "http://alertmanager.example:9093",
+        "alerts": [{
+            "status": status,
+            "labels": {"alertname": group, "instance": "host-1"},
+            "annotations": {},
+            "startsAt": "2026-11-24T07:00:00Z",
+            "endsAt": ends_at,
+            "generatorURL": "http://prometheus.example/graph",
+            "fingerprint": fingerprint
+        }]
+    })
+    .to_string()
+}
