@@ -44,7 +44,7 @@ struct Server {
 impl Server {
     async fn start(data_dir: &Path, http: &reqwest::Client) -> Self {
         let port = free_port();
-        let child = Command::new(BINARY)
+        let mut child = Command::new(BINARY)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("AFTERMATH_DATA_DIR", data_dir)
             .env("AFTERMATH_LOG", "warn")
@@ -60,12 +60,19 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("aftermath serve did not come up on {base}");
     }
 
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    /// kill -9: no graceful shutdown, no flush.
+    fn kill(self) {}
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
