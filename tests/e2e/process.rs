@@ -196,6 +196,18 @@ async fn a_killed_server_loses_no_accepted_fact_and_a_rebuild_matches_byte_for_b
 }
 
 #[test]
+fn export_and_rebuild_refuse_a_data_dir_without_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    for command in ["export", "rebuild"] {
+        let output = aftermath(&[command, "--data-dir", missing.to_str().unwrap()]);
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("no event log in"));
+    }
+    assert!(!missing.exists(), "nothing was created");
+}
+
+#[test]
 fn token_commands_create_list_and_revoke() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();

@@ -57,12 +57,12 @@ pub async fn run_demo(mut narrate: impl FnMut(&str)) -> anyhow::Result<String> {
         .to_owned();
     narrate(&format!("Incident {id} opened: {}", incident["title"]));
 
-    narrate("alice -> POST /v1/incidents/{id}/ack");
+    narrate(&format!("alice -> POST /v1/incidents/{id}/ack"));
     let ack = json!({"note": "Investigating: 5xx on checkout started with the 10:20 deploy"});
     client
         .post(&responder_token, &format!("/v1/incidents/{id}/ack"), &ack)
         .await?;
-    narrate("alice -> POST /v1/incidents/{id}/notes");
+    narrate(&format!("alice -> POST /v1/incidents/{id}/notes"));
     let note = json!({"text": "Rolled checkout back to v1.4.2; error rate falling"});
     client
         .post(

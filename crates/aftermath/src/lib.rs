@@ -143,13 +143,24 @@ impl Application {
     }
 }
 
+/// Opens an existing data directory, refusing to create an empty one by mistake.
+async fn open_existing(data_dir: &Path) -> anyhow::Result<Parts> {
+    if !data_dir.join("log.sqlite").exists() {
+        anyhow::bail!(
+            "no event log in {}; pass the --data-dir that `aftermath serve` uses",
+            data_dir.display()
+        );
+    }
+    Parts::open(data_dir).await
+}
+
 /// Drops every projection and folds the whole log again, reporting progress.
 pub async fn rebuild(
     data_dir: &Path,
     batch_size: usize,
     progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<u64> {
-    let parts = Parts::open(data_dir).await?;
+    let parts = open_existing(data_dir).await?;
     parts
         .store
         .reset()
@@ -164,7 +175,7 @@ pub async fn rebuild(
 
 /// The canonical JSON dump of every projection in `data_dir`.
 pub async fn export(data_dir: &Path) -> anyhow::Result<String> {
-    let parts = Parts::open(data_dir).await?;
+    let parts = open_existing(data_dir).await?;
     let export = parts
         .store
         .export()
