@@ -173,7 +173,10 @@ impl ProjectionStore for SqliteStore {
         from: Offset,
         to: Offset,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE takes the write lock before the checkpoint is read, so a concurrent
+        // commit waits (busy_timeout) and then sees the moved checkpoint, instead of
+        // failing to upgrade a stale read snapshot with "database is locked".
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let found: Option<i64> =
             sqlx::query_scalar("SELECT next_offset FROM checkpoints WHERE log_partition = ?")
                 .bind(partition as i64)

@@ -1,0 +1,1085 @@
+//! Contract tests of the projection store and the projector, on real database files: every
+//! `ProjectionStore` backend must pass the cases in `contract`, which the `sqlite` module
+//! runs against `SqliteStore` (a PostgreSQL store adds its own `contract_suite!` block).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use aftermath_core::{
+    incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, AlertStatus, Fact,
+    FactBody, Incident, IncidentStatus, NoteAdded, Projection, Resolved, Severity, TimelineKind,
+    Timestamp,
+};
+use aftermath_log::{Appended, EmbeddedLog, Offset, SharedLog};
+use aftermath_store::{
+    Export, IncidentCursor, IncidentQuery, Projector, Scope, SharedStore, SqliteStore,
+    StatusFilter, StoreError,
+};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+const FIRING: &str = include_str!("../../../tests/fixtures/alertmanager/01-checkout-firing.json");
+const REPEAT: &str =
+    include_str!("../../../tests/fixtures/alertmanager/02-checkout-firing-repeat.json");
+const ONE_RESOLVED: &str =
+    include_str!("../../../tests/fixtures/alertmanager/03-checkout-one-resolved.json");
+const ALL_RESOLVED: &str =
+    include_str!("../../../tests/fixtures/alertmanager/04-checkout-all-resolved.json");
+const BILLING_FIRING: &str =
+    include_str!("../../../tests/fixtures/alertmanager/05-billing-firing.json");
+const BILLING_RESOLVED: &str =
+    include_str!("../../../tests/fixtures/alertmanager/06-billing-resolved.json");
+const FIRING_AGAIN: &str =
+    include_str!("../../../tests/fixtures/alertmanager/07-checkout-firing-again.json");
+
+// ---------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------
+
+/// How the suite reaches a backend. Each test builds its own backend (its own temp dir or
+/// database), so tests never share state.
+trait Backend {
+    /// Opens the store called `name`: empty the first time, and the same data when the
+    /// same name is opened again (as after a restart). Distinct names are distinct stores.
+    async fn open(&self, name: &str) -> SharedStore;
+}
+
+/// SQLite files in a temp dir of their own; the main store is `projections.sqlite`.
+struct SqliteBackend {
+    dir: TempDir,
+}
+
+impl SqliteBackend {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+}
+
+impl Backend for SqliteBackend {
+    async fn open(&self, name: &str) -> SharedStore {
+        let path = self.dir.path().join(format!("{name}.sqlite"));
+        Arc::new(SqliteStore::open(&path).await.expect("open SQLite store"))
+    }
+}
+
+/// Runs the contract cases against one backend. `store` cases get a freshly opened store
+/// (named `projections`); `backend` cases open the stores they need themselves. A case
+/// may carry attributes, e.g. `#[ignore = "..."]` for a known bug of that backend; a case
+/// left out of the list is dead code, which the lints refuse.
+macro_rules! contract_suite {
+    (
+        $backend:ident => $make:expr;
+        store cases: $($(#[$store_attr:meta])* $store_case:ident),* $(,)?;
+        backend cases: $($(#[$backend_attr:meta])* $backend_case:ident),* $(,)?;
+    ) => {
+        mod $backend {
+            use super::*;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$store_attr])*
+                async fn $store_case() {
+                    let backend = $make;
+                    let store = backend.open("projections").await;
+                    contract::$store_case(store).await;
+                }
+            )*
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$backend_attr])*
+                async fn $backend_case() {
+                    let backend = $make;
+                    contract::$backend_case(&backend).await;
+                }
+            )*
+        }
+    };
+}
+
+contract_suite! {
+    sqlite => SqliteBackend::new();
+    store cases:
+        reset_then_catch_up_rebuilds_the_same_projection_and_keeps_tokens,
+        commit_from_a_wrong_checkpoint_fails_and_writes_nothing,
+        concurrent_commits_from_the_same_checkpoint_let_exactly_one_win,
+        list_incidents_orders_filters_and_pages_without_gaps_or_duplicates,
+        incident_cursors_round_trip_and_garbage_decodes_to_none,
+        tokens_authenticate_revoke_and_never_expose_their_secret,
+        unknown_incident_is_none;
+    backend cases:
+        projector_gives_identical_exports_at_every_batch_size,
+        projector_resumes_from_the_checkpoint_after_a_restart;
+}
+
+// ---------------------------------------------------------------------------------------
+// Logs to project
+// ---------------------------------------------------------------------------------------
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse(text).expect("test timestamp")
+}
+
+/// An embedded log in a temp dir of its own; `facts` are the facts it holds, in log order.
+struct TestLog {
+    _dir: TempDir,
+    log: SharedLog,
+    facts: Vec<Fact>,
+}
+
+impl TestLog {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"))
+            .await
+            .expect("open log");
+        Self {
+            _dir: dir,
+            log: Arc::new(log),
+            facts: Vec::new(),
+        }
+    }
+
+    /// Appends `facts`; returns those that were new (not already on the log).
+    async fn append(&mut self, facts: Vec<Fact>) -> Vec<Fact> {
+        let outcomes = self.log.append(&facts).await.expect("append");
+        assert_eq!(outcomes.len(), facts.len());
+        let mut new = Vec::new();
+        for (fact, outcome) in facts.into_iter().zip(outcomes) {
+            if let Appended::New { offset, .. } = outcome {
+                assert_eq!(offset, self.facts.len() as Offset, "offsets are dense");
+                self.facts.push(fact.clone());
+                new.push(fact);
+            }
+        }
+        new
+    }
+
+    async fn notify(&mut self, body: &str, recorded_at: Timestamp) -> Vec<Fact> {
+        let facts = normalize_alertmanager(body.as_bytes(), recorded_at).expect("valid webhook");
+        self.append(facts).await
+    }
+
+    async fn respond(&mut self, stream_key: &str, recorded_at: Timestamp, body: FactBody) {
+        let incident_id = body.incident_id().expect("a responder fact");
+        let key = recorded_at.to_string();
+        let fact = Fact {
+            fact_id: responder_fact_id("test", incident_id, body.type_name(), &key),
+            stream_key: stream_key.to_owned(),
+            occurred_at: recorded_at,
+            recorded_at,
+            body,
+        };
+        assert_eq!(self.append(vec![fact]).await.len(), 1);
+    }
+
+    async fn end(&self) -> Offset {
+        let end = self.log.end_offset(0).await.expect("end offset");
+        assert_eq!(end, self.facts.len() as Offset);
+        end
+    }
+
+    /// What the pure fold makes of the whole log: what every store must hold.
+    fn folded(&self) -> Projection {
+        let mut projection = Projection::default();
+        for fact in &self.facts {
+            projection.apply(fact);
+        }
+        projection
+    }
+}
+
+/// The captured Alertmanager story, with responders acting on the first checkout incident.
+struct FixtureLog {
+    log: TestLog,
+    checkout_stream: String,
+    billing_stream: String,
+    /// Opened by 01, acknowledged, resolved by alice while checkout-2 still fired.
+    checkout_first: Uuid,
+    /// Opened by 05, auto-resolved by 06.
+    billing: Uuid,
+    /// Opened by 07, still open.
+    checkout_again: Uuid,
+    opened_first: Timestamp,
+    opened_again: Timestamp,
+}
+
+async fn fixture_log() -> FixtureLog {
+    let mut log = TestLog::new().await;
+
+    let opened_first = at("2026-11-24T07:03:12.8Z");
+    let first = log.notify(FIRING, opened_first).await;
+    assert_eq!(first.len(), 3, "two alerts and the notification");
+    let checkout_stream = first[0].stream_key.clone();
+    let checkout_first = incident_id_for(first[0].fact_id);
+
+    // The repeat is byte-identical: the log already holds every one of its facts.
+    let repeat = log.notify(REPEAT, at("2026-11-24T07:03:18.8Z")).await;
+    assert!(repeat.is_empty(), "the repeat notification adds nothing");
+
+    log.respond(
+        &checkout_stream,
+        at("2026-11-24T07:03:20Z"),
+        FactBody::Acknowledged(Acknowledged {
+            incident_id: checkout_first,
+            actor: "alice".into(),
+            note: Some("looking into it".into()),
+        }),
+    )
+    .await;
+    log.respond(
+        &checkout_stream,
+        at("2026-11-24T07:03:22.25Z"),
+        FactBody::NoteAdded(NoteAdded {
+            incident_id: checkout_first,
+            actor: "bob".into(),
+            text: "rolled checkout back to v41".into(),
+        }),
+    )
+    .await;
+    assert_eq!(
+        log.notify(ONE_RESOLVED, at("2026-11-24T07:03:26Z"))
+            .await
+            .len(),
+        2
+    );
+    log.respond(
+        &checkout_stream,
+        at("2026-11-24T07:03:30Z"),
+        FactBody::Resolved(Resolved {
+            incident_id: checkout_first,
+            actor: "alice".into(),
+            resolution: Some("rollback fixed it".into()),
+        }),
+    )
+    .await;
+    assert_eq!(
+        log.notify(ALL_RESOLVED, at("2026-11-24T07:03:35Z"))
+            .await
+            .len(),
+        2
+    );
+    // Too late: the fold records it as a conflict on the resolved incident.
+    log.respond(
+        &checkout_stream,
+        at("2026-11-24T07:03:38Z"),
+        FactBody::Acknowledged(Acknowledged {
+            incident_id: checkout_first,
+            actor: "bob".into(),
+            note: None,
+        }),
+    )
+    .await;
+
+    let billing_facts = log
+        .notify(BILLING_FIRING, at("2026-11-24T07:03:42.5Z"))
+        .await;
+    assert_eq!(billing_facts.len(), 2);
+    let billing_stream = billing_facts[0].stream_key.clone();
+    let billing = incident_id_for(billing_facts[0].fact_id);
+    assert_eq!(
+        log.notify(BILLING_RESOLVED, at("2026-11-24T07:03:45Z"))
+            .await
+            .len(),
+        2
+    );
+
+    let opened_again = at("2026-11-24T07:03:53Z");
+    let again = log.notify(FIRING_AGAIN, opened_again).await;
+    assert_eq!(again.len(), 3);
+    assert_eq!(again[0].stream_key, checkout_stream);
+    let checkout_again = incident_id_for(again[0].fact_id);
+
+    // 03 repeats checkout-2 as 01 told it: the log holds that alert fact already.
+    assert_eq!(log.end().await, 18, "14 alert facts and 4 responder facts");
+    FixtureLog {
+        log,
+        checkout_stream,
+        billing_stream,
+        checkout_first,
+        billing,
+        checkout_again,
+        opened_first,
+        opened_again,
+    }
+}
+
+/// A single-alert Alertmanager webhook body of group `group`.
+fn synthetic_webhook(group: usize, status: &str, starts_at: &str, ends_at: &str) -> String {
+    let alertname = format!("Synthetic{group:02}");
+    let service = format!("svc-{group:02}");
+    let labels = serde_json::json!({
+        "alertname": alertname,
+        "env": "prod",
+        "instance": format!("host-{group:02}:9100"),
+        "job": service,
+        "service": service,
+        "severity": "warning",
+    });
+    let annotations = serde_json::json!({ "summary": format!("Synthetic alert {group}") });
+    serde_json::json!({
+        "receiver": "aftermath",
+        "status": status,
+        "alerts": [{
+            "status": status,
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": starts_at,
+            "endsAt": ends_at,
+            "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up",
+            "fingerprint": format!("{:016x}", 0xfeed_0000_u64 + group as u64),
+        }],
+        "groupLabels": { "alertname": alertname, "service": service },
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": "http://127.0.0.1:19093",
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{alertname}\", service=\"{service}\"}}"),
+        "truncatedAlerts": 0,
+    })
+    .to_string()
+}
+
+/// Projects the whole log into `store` with a fresh projector; returns how many facts it
+/// folded.
+async fn catch_up(log: &TestLog, store: &SharedStore, batch_size: usize) -> u64 {
+    Projector::new(log.log.clone(), store.clone(), batch_size)
+        .catch_up(|_, _| {})
+        .await
+        .expect("catch up")
+}
+
+async fn canonical(store: &SharedStore) -> String {
+    store.export().await.expect("export").to_canonical_json()
+}
+
+fn assert_export_holds(export: &Export, log: &TestLog, end: Offset) {
+    let folded = log.folded();
+    assert_eq!(export.checkpoints, BTreeMap::from([(0, end)]));
+    assert_eq!(
+        export.streams, folded.streams,
+        "streams differ from the pure fold"
+    );
+    assert_eq!(
+        export.incidents, folded.incidents,
+        "incidents differ from the pure fold"
+    );
+}
+
+fn kinds(incident: &Incident) -> Vec<TimelineKind> {
+    incident.timeline.iter().map(|entry| entry.kind).collect()
+}
+
+fn count(incident: &Incident, kind: TimelineKind) -> usize {
+    kinds(incident).into_iter().filter(|k| *k == kind).count()
+}
+
+/// The newest-first order every listing must follow.
+fn newest_first(incidents: &mut [Incident]) {
+    incidents
+        .sort_by_key(|incident| std::cmp::Reverse((incident.opened_at.unix_nanos(), incident.id)));
+}
+
+fn ids(incidents: &[Incident]) -> Vec<Uuid> {
+    incidents.iter().map(|incident| incident.id).collect()
+}
+
+/// Reads every page of a listing, checking the paging invariants on the way.
+async fn all_pages(store: &SharedStore, status: StatusFilter, limit: u32) -> Vec<Incident> {
+    let mut cursor = None;
+    let mut seen = Vec::new();
+    for _ in 0..1_000 {
+        let page = store
+            .list_incidents(&IncidentQuery {
+                status,
+                limit,
+                cursor: cursor.take(),
+            })
+            .await
+            .expect("list incidents");
+        assert!(
+            page.incidents.len() <= limit as usize,
+            "{status:?} limit {limit}: page of {}",
+            page.incidents.len()
+        );
+        seen.extend(page.incidents.iter().cloned());
+        let Some(next) = page.next_cursor else {
+            return seen;
+        };
+        assert_eq!(
+            page.incidents.len(),
+            limit as usize,
+            "{status:?} limit {limit}: only the last page may be short"
+        );
+        assert_eq!(
+            Some(&next),
+            page.incidents.last().map(IncidentCursor::of).as_ref(),
+            "the cursor points at the last incident of the page"
+        );
+        // Clients get the cursor as text.
+        let decoded = IncidentCursor::decode(&next.encode());
+        assert_eq!(decoded.as_ref(), Some(&next));
+        cursor = decoded;
+    }
+    panic!("{status:?} limit {limit}: paging never ended");
+}
+
+// ---------------------------------------------------------------------------------------
+// The contract
+// ---------------------------------------------------------------------------------------
+
+mod contract {
+    use super::*;
+
+    /// 1. Batch boundaries are invisible: every batch size gives the same bytes, and those
+    ///    bytes say what the fixtures mean.
+    pub async fn projector_gives_identical_exports_at_every_batch_size(backend: &impl Backend) {
+        let fixture = fixture_log().await;
+        let log = &fixture.log;
+        let end = log.end().await;
+
+        let mut exports = Vec::new();
+        for batch_size in [1, 2, 3, 7, 1000] {
+            let store = backend.open(&format!("batch-{batch_size}")).await;
+            let projector = Projector::new(log.log.clone(), store.clone(), batch_size);
+            let mut reports = Vec::new();
+            let folded = projector
+                .catch_up(|done, total| reports.push((done, total)))
+                .await
+                .expect("catch up");
+            assert_eq!(folded, end, "batch size {batch_size}");
+            assert_eq!(reports.first(), Some(&(0, end)));
+            assert_eq!(reports.last(), Some(&(end, end)));
+            assert_eq!(projector.positions().borrow().get(&0), Some(&end));
+            assert_eq!(
+                store.checkpoints().await.unwrap(),
+                BTreeMap::from([(0, end)])
+            );
+
+            let export = store.export().await.expect("export");
+            assert_export_holds(&export, log, end);
+            exports.push((batch_size, export.to_canonical_json(), export));
+        }
+        let (_, reference, export) = &exports[0];
+        for (batch_size, json, _) in &exports[1..] {
+            assert!(
+                json == reference,
+                "batch size {batch_size} exports other bytes than batch size 1:\n{json}\n---\n{reference}"
+            );
+        }
+
+        // What the fixtures mean.
+        assert_eq!(export.checkpoints, BTreeMap::from([(0, end)]));
+        assert_eq!(
+            export.incidents.keys().copied().collect::<BTreeSet<_>>(),
+            BTreeSet::from([
+                fixture.checkout_first,
+                fixture.billing,
+                fixture.checkout_again
+            ]),
+            "three incidents: checkout, billing, checkout again"
+        );
+        assert_eq!(export.streams.len(), 2);
+        assert_eq!(
+            export.streams[&fixture.checkout_stream].current_incident,
+            Some(fixture.checkout_again)
+        );
+        assert_eq!(
+            export.streams[&fixture.billing_stream].current_incident,
+            Some(fixture.billing)
+        );
+        let seen: usize = export.streams.values().map(|s| s.seen_facts.len()).sum();
+        assert_eq!(seen as u64, end, "every fact on the log is folded once");
+
+        let first = &export.incidents[&fixture.checkout_first];
+        assert_eq!(first.status, IncidentStatus::Resolved);
+        assert_eq!(first.title, "High HTTP 5xx error rate on checkout");
+        assert_eq!(first.severity, Severity::Warning);
+        assert_eq!(first.opened_at, fixture.opened_first);
+        assert_eq!(first.acknowledged_by.as_deref(), Some("alice"));
+        assert_eq!(first.acknowledged_at, Some(at("2026-11-24T07:03:20Z")));
+        assert_eq!(first.resolved_by.as_deref(), Some("alice"));
+        assert_eq!(first.resolved_at, Some(at("2026-11-24T07:03:30Z")));
+        assert_eq!(first.resolution.as_deref(), Some("rollback fixed it"));
+        assert_eq!(first.alerts.len(), 2);
+        assert!(first
+            .alerts
+            .values()
+            .all(|alert| alert.status == AlertStatus::Resolved));
+        assert_eq!(count(first, TimelineKind::Opened), 1);
+        assert_eq!(count(first, TimelineKind::AlertFiring), 2);
+        assert_eq!(count(first, TimelineKind::Acknowledged), 1);
+        assert_eq!(count(first, TimelineKind::Note), 1);
+        assert_eq!(count(first, TimelineKind::AlertResolved), 2);
+        assert_eq!(count(first, TimelineKind::Resolved), 1);
+        assert_eq!(count(first, TimelineKind::AutoResolved), 0);
+        assert_eq!(count(first, TimelineKind::Conflict), 1, "bob's late ack");
+
+        let billing = &export.incidents[&fixture.billing];
+        assert_eq!(billing.status, IncidentStatus::Resolved);
+        assert_eq!(billing.severity, Severity::Critical);
+        assert_eq!(billing.resolved_by.as_deref(), Some("alertmanager"));
+        assert_eq!(billing.alerts.len(), 1);
+        assert_eq!(count(billing, TimelineKind::AutoResolved), 1);
+
+        let again = &export.incidents[&fixture.checkout_again];
+        assert_eq!(again.status, IncidentStatus::Triggered);
+        assert_eq!(again.stream_key, fixture.checkout_stream);
+        assert_eq!(again.opened_at, fixture.opened_again);
+        assert_eq!(again.resolved_at, None);
+        assert_eq!(again.firing_alerts(), 2);
+    }
+
+    /// 2. A projector that stops mid-log (mid-notification, even) and restarts against the
+    ///    reopened store folds only the rest and ends where a one-shot projection ends.
+    pub async fn projector_resumes_from_the_checkpoint_after_a_restart(backend: &impl Backend) {
+        let fixture = fixture_log().await;
+        let log = &fixture.log;
+        let end = log.end().await;
+
+        {
+            let store = backend.open("projections").await;
+            let projector = Projector::new(log.log.clone(), store.clone(), 2);
+            for _ in 0..3 {
+                assert_eq!(projector.project_batch(0).await.unwrap(), 2);
+            }
+            assert_eq!(store.checkpoints().await.unwrap(), BTreeMap::from([(0, 6)]));
+            // The cut splits notification 03: its alert (offset 5) is folded, its
+            // notification fact (offset 6) is not.
+        }
+
+        let reopened = backend.open("projections").await;
+        assert_eq!(
+            reopened.checkpoints().await.unwrap(),
+            BTreeMap::from([(0, 6)]),
+            "the checkpoint survives the restart"
+        );
+        let partial = reopened.export().await.unwrap();
+        assert!(partial.incidents.contains_key(&fixture.checkout_first));
+        assert_eq!(partial.incidents.len(), 1);
+
+        let projector = Projector::new(log.log.clone(), reopened.clone(), 3);
+        let mut reports = Vec::new();
+        let folded = projector
+            .catch_up(|done, total| reports.push((done, total)))
+            .await
+            .expect("catch up after restart");
+        assert_eq!(folded, end - 6, "only the rest of the log is folded");
+        assert_eq!(reports.first(), Some(&(0, end - 6)));
+
+        let one_shot = backend.open("one-shot").await;
+        assert_eq!(catch_up(log, &one_shot, 1000).await, end);
+        let resumed = canonical(&reopened).await;
+        assert_eq!(resumed, canonical(&one_shot).await);
+        assert_export_holds(&reopened.export().await.unwrap(), log, end);
+    }
+
+    /// 3. `reset` drops every projection row and checkpoint but no token; catching up again
+    ///    rebuilds the same bytes.
+    pub async fn reset_then_catch_up_rebuilds_the_same_projection_and_keeps_tokens(
+        store: SharedStore,
+    ) {
+        let fixture = fixture_log().await;
+        let log = &fixture.log;
+        let end = log.end().await;
+        let (token, secret) = store
+            .create_token(
+                "ops",
+                &BTreeSet::from([Scope::Read, Scope::Admin]),
+                at("2026-11-24T07:00:00Z"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(catch_up(log, &store, 4).await, end);
+        let before = canonical(&store).await;
+        let tokens_before = store.list_tokens().await.unwrap();
+
+        store.reset().await.unwrap();
+        let emptied = store.export().await.unwrap();
+        assert!(emptied.checkpoints.is_empty(), "{emptied:?}");
+        assert!(emptied.streams.is_empty(), "{emptied:?}");
+        assert!(emptied.incidents.is_empty(), "{emptied:?}");
+        assert_eq!(store.incident(fixture.checkout_first).await.unwrap(), None);
+        let listed = store
+            .list_incidents(&IncidentQuery {
+                status: StatusFilter::All,
+                limit: 100,
+                cursor: None,
+            })
+            .await
+            .unwrap();
+        assert!(listed.incidents.is_empty() && listed.next_cursor.is_none());
+        assert_eq!(
+            store.authenticate(&secret).await.unwrap().as_ref(),
+            Some(&token),
+            "reset keeps tokens"
+        );
+
+        assert_eq!(
+            catch_up(log, &store, 5).await,
+            end,
+            "the rebuild folds everything"
+        );
+        let rebuilt = canonical(&store).await;
+        assert!(
+            rebuilt == before,
+            "the rebuild differs:\n{rebuilt}\n---\n{before}"
+        );
+        assert_eq!(store.list_tokens().await.unwrap(), tokens_before);
+        assert_eq!(
+            store.authenticate(&secret).await.unwrap().map(|t| t.name),
+            Some("ops".to_owned())
+        );
+    }
+
+    /// 4. A commit whose `from` is not the stored checkpoint is refused and changes nothing.
+    pub async fn commit_from_a_wrong_checkpoint_fails_and_writes_nothing(store: SharedStore) {
+        // On a store that never saw partition 0, its checkpoint is 0.
+        let stray = Projection::default();
+        match store.commit(&stray, 0, 3, 4).await {
+            Err(StoreError::CheckpointMoved {
+                partition: 0,
+                expected: 3,
+                found: 0,
+            }) => {}
+            other => panic!("expected CheckpointMoved from 3 to found 0, got {other:?}"),
+        }
+        assert!(store.checkpoints().await.unwrap().is_empty());
+
+        let fixture = fixture_log().await;
+        let log = &fixture.log;
+        let end = log.end().await;
+        assert_eq!(catch_up(log, &store, 1000).await, end);
+        let before = canonical(&store).await;
+
+        // A batch's worth of changes: a touched incident, a new stream, a new incident.
+        let mut tampered = store
+            .load(
+                &BTreeSet::from([fixture.checkout_stream.clone()]),
+                &BTreeSet::from([fixture.checkout_first]),
+            )
+            .await
+            .unwrap();
+        assert!(tampered.incidents.contains_key(&fixture.checkout_first));
+        assert!(tampered.incidents.contains_key(&fixture.checkout_again));
+        tampered
+            .incidents
+            .get_mut(&fixture.checkout_first)
+            .unwrap()
+            .title = "tampered".into();
+        let mut extra = tampered.incidents[&fixture.checkout_again].clone();
+        extra.id = Uuid::from_u128(0xbad);
+        extra.stream_key = "tampered:stream".into();
+        tampered.incidents.insert(extra.id, extra);
+        tampered
+            .streams
+            .insert("tampered:stream".into(), Default::default());
+
+        for (partition, from, found) in
+            [(0, 0, end), (0, end - 1, end), (0, end + 1, end), (1, 5, 0)]
+        {
+            match store.commit(&tampered, partition, from, end + 10).await {
+                Err(StoreError::CheckpointMoved {
+                    partition: p,
+                    expected,
+                    found: f,
+                }) => {
+                    assert_eq!((p, expected, f), (partition, from, found));
+                }
+                other => panic!(
+                    "commit of partition {partition} from {from}: expected CheckpointMoved, got {other:?}"
+                ),
+            }
+            assert!(
+                canonical(&store).await == before,
+                "a refused commit (partition {partition}, from {from}) wrote something"
+            );
+        }
+        assert_eq!(store.incident(Uuid::from_u128(0xbad)).await.unwrap(), None);
+
+        // The same commit from the right checkpoint goes through: the refusals above were
+        // about the checkpoint, not the content.
+        store.commit(&tampered, 0, end, end + 1).await.unwrap();
+        let after = store.export().await.unwrap();
+        assert_eq!(after.checkpoints, BTreeMap::from([(0, end + 1)]));
+        assert_eq!(after.incidents[&fixture.checkout_first].title, "tampered");
+        assert!(after.incidents.contains_key(&Uuid::from_u128(0xbad)));
+        assert!(after.streams.contains_key("tampered:stream"));
+    }
+
+    /// 4b. Two projectors racing from the same checkpoint: one commit wins, the other is
+    ///     told the checkpoint moved (the error the projector's retry logic relies on),
+    ///     never a storage error, and the checkpoint moves once.
+    pub async fn concurrent_commits_from_the_same_checkpoint_let_exactly_one_win(
+        store: SharedStore,
+    ) {
+        for round in 0..20u64 {
+            let partition = round as u32;
+            let barrier = Arc::new(tokio::sync::Barrier::new(2));
+            let mut tasks = Vec::new();
+            for contender in 0..2u64 {
+                let store = store.clone();
+                let barrier = barrier.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut projection = Projection::default();
+                    projection
+                        .streams
+                        .insert(format!("race:{round}:{contender}"), Default::default());
+                    barrier.wait().await;
+                    store.commit(&projection, partition, 0, 1 + contender).await
+                }));
+            }
+            let mut outcomes = Vec::new();
+            for task in tasks {
+                outcomes.push(task.await.expect("commit task"));
+            }
+            let won: Vec<u64> = (0..2).filter(|c| outcomes[*c as usize].is_ok()).collect();
+            assert_eq!(won.len(), 1, "round {round}: one commit wins: {outcomes:?}");
+            let (winner, loser) = (won[0], 1 - won[0]);
+
+            // Whatever the loser was told, it wrote nothing and the checkpoint moved once.
+            let export = store.export().await.unwrap();
+            assert_eq!(export.checkpoints.get(&partition), Some(&(1 + winner)));
+            assert!(export
+                .streams
+                .contains_key(&format!("race:{round}:{winner}")));
+            assert!(!export
+                .streams
+                .contains_key(&format!("race:{round}:{loser}")));
+
+            match &outcomes[loser as usize] {
+                Err(StoreError::CheckpointMoved {
+                    partition: p,
+                    expected: 0,
+                    found,
+                }) if *p == partition && *found == 1 + winner => {}
+                other => panic!(
+                    "round {round}: the losing commit must fail with CheckpointMoved \
+                     (from 0, found {}), got {other:?}",
+                    1 + winner
+                ),
+            }
+        }
+    }
+
+    /// 5. Listings: newest first by (opened_at, id), status filters, and paging that visits
+    ///    every incident exactly once.
+    pub async fn list_incidents_orders_filters_and_pages_without_gaps_or_duplicates(
+        store: SharedStore,
+    ) {
+        const GROUPS: usize = 30;
+        const TIED: [usize; 4] = [4, 9, 14, 23];
+        let mut log = TestLog::new().await;
+        let base = at("2026-11-24T08:00:00.000250Z").unix_nanos();
+        // Opening times are not in log order (so the store must sort), and four groups
+        // open in the same nanosecond (so the id decides between them).
+        let opened = |group: usize| {
+            let (minutes, micros) = if TIED.contains(&group) {
+                (11, 0)
+            } else {
+                ((group * 7) % GROUPS, group as i128)
+            };
+            let nanos = base + minutes as i128 * 60_000_000_000 + micros * 1_000;
+            Timestamp::from_datetime(
+                time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap(),
+            )
+        };
+        let mut incident_of = BTreeMap::new();
+        for group in 0..GROUPS {
+            let starts =
+                Timestamp::from_datetime(opened(group).datetime() - time::Duration::seconds(30));
+            let body =
+                synthetic_webhook(group, "firing", &starts.to_string(), "0001-01-01T00:00:00Z");
+            let facts = log.notify(&body, opened(group)).await;
+            assert_eq!(facts.len(), 2);
+            incident_of.insert(group, (incident_id_for(facts[0].fact_id), facts[0].clone()));
+        }
+        // Resolve some: by Alertmanager (every third group), and by a person; acknowledge
+        // one more (acknowledged is still open).
+        let later = at("2026-11-24T09:00:00Z").unix_nanos();
+        let later = |n: usize| {
+            Timestamp::from_datetime(
+                time::OffsetDateTime::from_unix_timestamp_nanos(later + n as i128 * 1_000_000_000)
+                    .unwrap(),
+            )
+        };
+        for group in (0..GROUPS).step_by(3) {
+            let FactBody::AlertNotified(alert) = &incident_of[&group].1.body else {
+                panic!("alert fact first");
+            };
+            let body = synthetic_webhook(
+                group,
+                "resolved",
+                &alert.starts_at.to_string(),
+                &later(group).to_string(),
+            );
+            assert_eq!(log.notify(&body, later(group)).await.len(), 2);
+        }
+        let (by_person, by_person_fact) = incident_of[&7].clone();
+        log.respond(
+            &by_person_fact.stream_key,
+            later(100),
+            FactBody::Resolved(Resolved {
+                incident_id: by_person,
+                actor: "alice".into(),
+                resolution: None,
+            }),
+        )
+        .await;
+        let (acked, acked_fact) = incident_of[&8].clone();
+        log.respond(
+            &acked_fact.stream_key,
+            later(101),
+            FactBody::Acknowledged(Acknowledged {
+                incident_id: acked,
+                actor: "bob".into(),
+                note: None,
+            }),
+        )
+        .await;
+        let end = log.end().await;
+        assert_eq!(catch_up(&log, &store, 8).await, end);
+
+        let export = store.export().await.unwrap();
+        assert_eq!(export.incidents.len(), GROUPS);
+        let mut all: Vec<Incident> = export.incidents.values().cloned().collect();
+        newest_first(&mut all);
+        let resolved: Vec<Incident> = all
+            .iter()
+            .filter(|i| i.status == IncidentStatus::Resolved)
+            .cloned()
+            .collect();
+        let open: Vec<Incident> = all
+            .iter()
+            .filter(|i| i.status != IncidentStatus::Resolved)
+            .cloned()
+            .collect();
+        assert_eq!(resolved.len(), GROUPS / 3 + 1);
+        assert_eq!(open.len(), GROUPS - resolved.len());
+        assert!(open
+            .iter()
+            .any(|i| i.status == IncidentStatus::Acknowledged));
+        // The tied groups really share an opening instant.
+        let tied: BTreeSet<_> = TIED.iter().map(|g| opened(*g).unix_nanos()).collect();
+        assert_eq!(tied.len(), 1, "the tied groups share one instant");
+
+        for (status, expected) in [
+            (StatusFilter::All, &all),
+            (StatusFilter::Open, &open),
+            (StatusFilter::Resolved, &resolved),
+        ] {
+            // One big page: exact order and content.
+            let page = store
+                .list_incidents(&IncidentQuery {
+                    status,
+                    limit: 1_000,
+                    cursor: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(ids(&page.incidents), ids(expected), "{status:?} order");
+            assert_eq!(&page.incidents, expected, "{status:?} content");
+            assert_eq!(page.next_cursor, None);
+
+            for limit in [1, 2, 3, 4, 7, 10, expected.len() as u32, 31, 1_000] {
+                let paged = all_pages(&store, status, limit).await;
+                let unique: BTreeSet<Uuid> = paged.iter().map(|i| i.id).collect();
+                assert_eq!(unique.len(), paged.len(), "{status:?} limit {limit}: dupes");
+                assert_eq!(
+                    ids(&paged),
+                    ids(expected),
+                    "{status:?} limit {limit}: every incident once, in order"
+                );
+            }
+        }
+
+        // A cursor is a position, not a row: one just before the tied instant (largest id)
+        // continues with the tied incidents, largest id first.
+        let tie_ns = opened(TIED[0]).unix_nanos() as i64;
+        let page = store
+            .list_incidents(&IncidentQuery {
+                status: StatusFilter::All,
+                limit: 2,
+                cursor: Some(IncidentCursor {
+                    opened_at_ns: tie_ns,
+                    id: Uuid::max(),
+                }),
+            })
+            .await
+            .unwrap();
+        let first_tied = all
+            .iter()
+            .position(|i| i.opened_at.unix_nanos() as i64 == tie_ns)
+            .unwrap();
+        assert_eq!(ids(&page.incidents), ids(&all[first_tied..first_tied + 2]));
+    }
+
+    /// 5b. Cursors survive their text form; anything else is no cursor.
+    pub async fn incident_cursors_round_trip_and_garbage_decodes_to_none(_store: SharedStore) {
+        let id = Uuid::parse_str("0b7e2a44-95c1-4f0f-8e36-7c1d4a90b3c2").unwrap();
+        for opened_at_ns in [0, 1, 1_795_000_000_123_456_789, i64::MAX, -5] {
+            let cursor = IncidentCursor { opened_at_ns, id };
+            let text = cursor.encode();
+            assert_eq!(IncidentCursor::decode(&text), Some(cursor), "{text}");
+        }
+        let max = IncidentCursor {
+            opened_at_ns: 42,
+            id: Uuid::max(),
+        };
+        assert_eq!(IncidentCursor::decode(&max.encode()), Some(max));
+
+        let simple = id.simple().to_string();
+        for garbage in [
+            String::new(),
+            "garbage".into(),
+            "_".into(),
+            "123".into(),
+            "123_".into(),
+            format!("_{simple}"),
+            format!("abc_{simple}"),
+            format!("1.5_{simple}"),
+            format!("99999999999999999999_{simple}"),
+            "123_not-a-uuid".into(),
+            format!("123_{simple}_456"),
+            format!("123_{}", &simple[..31]),
+        ] {
+            assert_eq!(IncidentCursor::decode(&garbage), None, "{garbage:?}");
+        }
+    }
+
+    /// 6. Tokens: secrets authenticate their token until revoked; names are unique among
+    ///    live tokens; the secret never comes back.
+    pub async fn tokens_authenticate_revoke_and_never_expose_their_secret(store: SharedStore) {
+        let created_at = at("2026-11-24T07:00:00Z");
+        let ingest_scopes = BTreeSet::from([Scope::Ingest]);
+        let (ci, ci_secret) = store
+            .create_token("ci-ingest", &ingest_scopes, created_at)
+            .await
+            .unwrap();
+        assert_eq!(ci.name, "ci-ingest");
+        assert_eq!(ci.scopes, ingest_scopes);
+        assert_eq!(ci.revoked_at, None);
+        let responder_scopes = BTreeSet::from([Scope::Respond, Scope::Read]);
+        let (alice, alice_secret) = store
+            .create_token("alice", &responder_scopes, created_at)
+            .await
+            .unwrap();
+        assert_ne!(ci_secret, alice_secret);
+        assert_ne!(ci.id, alice.id);
+
+        let found = store.authenticate(&ci_secret).await.unwrap().unwrap();
+        assert_eq!(found, ci);
+        assert!(found.has(Scope::Ingest) && !found.has(Scope::Read));
+        let found = store.authenticate(&alice_secret).await.unwrap().unwrap();
+        assert_eq!(
+            (found.name.as_str(), &found.scopes),
+            ("alice", &responder_scopes)
+        );
+
+        let mut wrong = ci_secret.clone();
+        let last = wrong.pop().unwrap();
+        wrong.push(if last == '0' { '1' } else { '0' });
+        for wrong in [
+            wrong,
+            format!("{ci_secret}0"),
+            ci_secret[..ci_secret.len() - 1].to_owned(),
+            ci_secret.to_uppercase(),
+            String::new(),
+            "aftm_".into(),
+        ] {
+            assert_eq!(store.authenticate(&wrong).await.unwrap(), None, "{wrong:?}");
+        }
+
+        match store
+            .create_token("ci-ingest", &responder_scopes, created_at)
+            .await
+        {
+            Err(StoreError::InvalidToken(_)) => {}
+            other => panic!("a second live ci-ingest: expected InvalidToken, got {other:?}"),
+        }
+        match store
+            .create_token("bob", &BTreeSet::new(), created_at)
+            .await
+        {
+            Err(StoreError::InvalidToken(_)) => {}
+            other => panic!("a token without scopes: expected InvalidToken, got {other:?}"),
+        }
+        assert_eq!(
+            store.list_tokens().await.unwrap().len(),
+            2,
+            "no failed creation stored"
+        );
+        assert_eq!(
+            store.authenticate(&ci_secret).await.unwrap(),
+            Some(ci.clone())
+        );
+
+        let revoked_at = at("2026-11-24T08:00:00Z");
+        assert!(store.revoke_token("ci-ingest", revoked_at).await.unwrap());
+        assert_eq!(store.authenticate(&ci_secret).await.unwrap(), None);
+        assert!(!store.revoke_token("ci-ingest", revoked_at).await.unwrap());
+        assert!(!store.revoke_token("nobody", revoked_at).await.unwrap());
+        assert_eq!(
+            store.authenticate(&alice_secret).await.unwrap(),
+            Some(alice.clone()),
+            "revoking one token leaves the others"
+        );
+
+        let (ci_again, ci_again_secret) = store
+            .create_token("ci-ingest", &ingest_scopes, revoked_at)
+            .await
+            .expect("a revoked token's name can be reused");
+        assert_ne!(ci_again.id, ci.id);
+        assert_ne!(ci_again_secret, ci_secret);
+        assert_eq!(
+            store.authenticate(&ci_again_secret).await.unwrap(),
+            Some(ci_again.clone())
+        );
+        assert_eq!(store.authenticate(&ci_secret).await.unwrap(), None);
+
+        let tokens = store.list_tokens().await.unwrap();
+        assert_eq!(tokens.len(), 3);
+        let by_id: BTreeMap<Uuid, _> = tokens.iter().map(|t| (t.id, t)).collect();
+        assert!(
+            by_id[&ci.id].revoked_at.is_some(),
+            "the old token shows revoked"
+        );
+        assert_eq!(by_id[&ci_again.id], &ci_again);
+        assert_eq!(by_id[&alice.id], &alice);
+        let json = serde_json::to_string(&tokens).unwrap();
+        for secret in [&ci_secret, &alice_secret, &ci_again_secret] {
+            let random_part = secret.trim_start_matches("aftm_");
+            assert!(random_part.len() >= 20);
+            assert!(
+                !json.contains(random_part),
+                "list_tokens exposes a secret: {json}"
+            );
+        }
+        for info in [&ci, &alice, &ci_again] {
+            let json = serde_json::to_string(info).unwrap();
+            assert!(!json.contains(ci_secret.trim_start_matches("aftm_")));
+            assert!(!json.contains(alice_secret.trim_start_matches("aftm_")));
+            assert!(!json.contains(ci_again_secret.trim_start_matches("aftm_")));
+        }
+    }
+
+    /// 7. Unknown incident ids are not found, before and after projecting.
+    pub async fn unknown_incident_is_none(store: SharedStore) {
+        let unknown = Uuid::from_u128(0x0123_4567_89ab_cdef);
+        assert_eq!(store.incident(unknown).await.unwrap(), None);
+
+        let fixture = fixture_log().await;
+        catch_up(&fixture.log, &store, 1000).await;
+        assert_eq!(store.incident(unknown).await.unwrap(), None);
+        assert_eq!(store.incident(Uuid::nil()).await.unwrap(), None);
+        let known = store.incident(fixture.billing).await.unwrap().unwrap();
+        assert_eq!(known.id, fixture.billing);
+        // An opening fact's id is not its incident's id.
+        assert_eq!(
+            store.incident(fixture.log.facts[0].fact_id).await.unwrap(),
+            None
+        );
+    }
+}
