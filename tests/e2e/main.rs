@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod errors;
+mod infra;
 mod process;
 mod read_api;
 mod responder;

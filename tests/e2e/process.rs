@@ -199,10 +199,14 @@ async fn a_killed_server_loses_no_accepted_fact_and_a_rebuild_matches_byte_for_b
 fn export_and_rebuild_refuse_a_data_dir_without_a_log() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
-    for command in ["export", "rebuild"] {
+    for (command, message) in [
+        ("export", "no projections in"),
+        ("rebuild", "no event log in"),
+    ] {
         let output = aftermath(&[command, "--data-dir", missing.to_str().unwrap()]);
         assert!(!output.status.success());
-        assert!(String::from_utf8_lossy(&output.stderr).contains("no event log in"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
     }
     assert!(!missing.exists(), "nothing was created");
 }

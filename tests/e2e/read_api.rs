@@ -2,9 +2,8 @@
 
 use crate::support::*;
 
-#[tokio::test]
-async fn listing_filters_by_status_and_pages_newest_first() {
-    let app = spawn_app().await;
+async fn listing_filters_by_status_and_pages_newest_first(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     for n in 0..5 {
         app.notify(&webhook(&format!("Group{n}"), &format!("fp{n}"), false))
             .await;
@@ -65,9 +64,8 @@ async fn listing_filters_by_status_and_pages_newest_first() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn detail_timeline_and_postmortem_describe_the_incident() {
-    let app = spawn_app().await;
+async fn detail_timeline_and_postmortem_describe_the_incident(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     app.notify(BILLING_FIRING).await;
     let id = app.only_incident().await["id"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/incidents/{id}/ack"), &app.alice, "{}")
@@ -142,3 +140,8 @@ async fn healthz_needs_no_token() {
     assert_eq!(reply.json()["status"], "ok");
     app.stop().await;
 }
+
+crate::on_both_backends!(
+    listing_filters_by_status_and_pages_newest_first,
+    detail_timeline_and_postmortem_describe_the_incident,
+);

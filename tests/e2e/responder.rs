@@ -10,9 +10,8 @@ async fn open_incident(app: &TestApp) -> String {
     app.only_incident().await["id"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn acknowledge_note_and_resolve_with_the_token_as_actor() {
-    let app = spawn_app().await;
+async fn acknowledge_note_and_resolve_with_the_token_as_actor(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let id = open_incident(&app).await;
 
     let ack = app
@@ -94,9 +93,8 @@ async fn the_actor_cannot_be_set_from_the_body() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn transitions_that_make_no_sense_are_409() {
-    let app = spawn_app().await;
+async fn transitions_that_make_no_sense_are_409(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let id = open_incident(&app).await;
     assert_eq!(
         app.post(&format!("/v1/incidents/{id}/ack"), &app.alice, "")
@@ -157,9 +155,8 @@ async fn unknown_incidents_are_404() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_idempotency_key_makes_a_retry_answer_like_the_first_request() {
-    let app = spawn_app().await;
+async fn an_idempotency_key_makes_a_retry_answer_like_the_first_request(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let id = open_incident(&app).await;
     let send = |path: String, key: &'static str| {
         let app = &app;
@@ -224,3 +221,9 @@ async fn an_idempotency_key_makes_a_retry_answer_like_the_first_request() {
     bad_key.assert_error(400, "Idempotency-Key");
     app.stop().await;
 }
+
+crate::on_both_backends!(
+    acknowledge_note_and_resolve_with_the_token_as_actor,
+    transitions_that_make_no_sense_are_409,
+    an_idempotency_key_makes_a_retry_answer_like_the_first_request,
+);

@@ -4,8 +4,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aftermath::{Application, Config};
+use aftermath_log::KafkaConfig;
 use aftermath_store::Scope;
 use serde_json::Value;
+
+use crate::infra::{Broker, TestDatabase};
 
 pub const FIRING: &str = include_str!("../fixtures/alertmanager/01-checkout-firing.json");
 pub const REPEAT: &str = include_str!("../fixtures/alertmanager/02-checkout-firing-repeat.json");
@@ -34,6 +37,39 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _data_dir: tempfile::TempDir,
+    /// Kept alive for the app; dropped (stopped) after it.
+    _parts: Option<(Broker, TestDatabase)>,
+}
+
+/// Which parts an app runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite log and projections in a temporary data directory.
+    Embedded,
+    /// A tansu broker (3-partition topic, consumer group) and a fresh PostgreSQL database.
+    KafkaPostgres,
+}
+
+/// Builds the configuration of `backend`, starting the parts it needs.
+pub async fn config_for(
+    backend: Backend,
+    data_dir: &std::path::Path,
+) -> (Config, Option<(Broker, TestDatabase)>) {
+    let mut config = Config::new(data_dir, "127.0.0.1:0".parse().unwrap());
+    match backend {
+        Backend::Embedded => (config, None),
+        Backend::KafkaPostgres => {
+            let broker = Broker::start().await;
+            let database = TestDatabase::create().await;
+            let mut kafka = KafkaConfig::new(&broker.bootstrap, Broker::fresh_topic());
+            kafka.partitions = 3;
+            kafka.create_topic = true;
+            kafka.group = Some(format!("{}-projector", kafka.topic));
+            config.backends.kafka = Some(kafka);
+            config.backends.database_url = Some(database.url.clone());
+            (config, Some((broker, database)))
+        }
+    }
 }
 
 pub struct Reply {
@@ -62,9 +98,14 @@ impl Reply {
     }
 }
 
+/// An app on the embedded default.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_on(Backend::Embedded).await
+}
+
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
-    let config = Config::new(data_dir.path(), "127.0.0.1:0".parse().unwrap());
+    let (config, parts) = config_for(backend, data_dir.path()).await;
     let app = Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let store = app.store();
@@ -97,6 +138,7 @@ pub async fn spawn_app() -> TestApp {
         stop: Some(stop),
         server: Some(server),
         _data_dir: data_dir,
+        _parts: parts,
     }
 }
 
@@ -154,20 +196,30 @@ impl TestApp {
         reply.json()
     }
 
-    /// How many facts the log holds (partition 0).
-    pub async fn log_end(&self) -> u64 {
+    /// Sums `field` of every partition in `/v1/status`.
+    async fn status_total(&self, field: &str) -> u64 {
         let status = self.get("/v1/status", &self.reader).await.json();
-        status["partitions"]["0"]["log_end"].as_u64().unwrap()
+        status["partitions"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|partition| partition[field].as_u64().unwrap())
+            .sum()
+    }
+
+    /// How many facts the log holds, over all partitions.
+    pub async fn log_end(&self) -> u64 {
+        self.status_total("log_end").await
     }
 
     /// Waits until the projector has folded everything on the log.
     pub async fn caught_up(&self) {
-        for _ in 0..400 {
-            let status = self.get("/v1/status", &self.reader).await.json();
-            if status["partitions"]["0"]["lag"].as_u64() == Some(0) {
+        // Bounded: a consumer group needs a few seconds to hand out its partitions.
+        for _ in 0..1500 {
+            if self.status_total("lag").await == 0 {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("projector did not catch up with the log");
     }
@@ -239,4 +291,22 @@ pub fn webhook(group: &str, fingerprint: &str, resolved: bool) -> String {
         }]
     })
     .to_string()
+}
+
+/// Runs each named `async fn(Backend)` scenario as two tests: on the embedded default and
+/// on Kafka + PostgreSQL. The same test code covers both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$scenario($crate::support::Backend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn kafka_postgres() {
+                super::$scenario($crate::support::Backend::KafkaPostgres).await
+            }
+        })*
+    };
 }

@@ -194,21 +194,39 @@ async fn record(
     Ok(answer(StatusCode::ACCEPTED, fact_id, None, replayed))
 }
 
-/// Waits (bounded by `projection_wait`) for the in-process projector to fold `offset`, and
-/// returns the incident as folded then.
+/// Waits (bounded by `projection_wait`) until `offset` of `partition` is folded, then
+/// returns the incident as folded: a responder reads their own write.
 async fn wait_until_folded(
     state: &AppState,
     partition: u32,
     offset: u64,
     incident_id: Uuid,
 ) -> Option<Incident> {
-    let mut positions = state.projected.clone()?;
-    let folded = positions
-        .wait_for(|positions| positions.get(&partition).is_some_and(|next| *next > offset));
+    let folded = async {
+        match state.projected.clone() {
+            Some(mut positions) => {
+                let passed = |positions: &aftermath_store::ProjectorPositions| {
+                    positions.get(&partition).is_some_and(|next| *next > offset)
+                };
+                positions.wait_for(passed).await.is_ok()
+            }
+            // Another process projects: watch the checkpoints it commits.
+            None => loop {
+                let checkpoints = state.store.checkpoints().await.ok()?;
+                if checkpoints
+                    .get(&partition)
+                    .is_some_and(|next| *next > offset)
+                {
+                    break true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            },
+        }
+        .then_some(())
+    };
     tokio::time::timeout(state.projection_wait, folded)
         .await
-        .ok()?
-        .ok()?;
+        .ok()??;
     state.store.incident(incident_id).await.ok().flatten()
 }
 

@@ -17,6 +17,7 @@ use aftermath_core::Timestamp;
 use aftermath_log::SharedLog;
 use aftermath_store::{ProjectorPositions, SharedStore};
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::watch;
@@ -31,8 +32,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub log: SharedLog,
     pub store: SharedStore,
-    /// The in-process projector's positions, when there is one: responder requests then
-    /// answer with the incident as folded, not just "accepted".
+    /// The in-process projector's positions, when there is one. Without it (API-only
+    /// processes) responder requests watch the store's checkpoints instead.
     pub projected: Option<watch::Receiver<ProjectorPositions>>,
     /// How long a responder request waits for its fact to be folded before answering 202.
     pub projection_wait: Duration,
@@ -47,6 +48,7 @@ pub(crate) fn now() -> Timestamp {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/v1/ingest/alertmanager", post(ingest::alertmanager))
         .route("/v1/status", get(incidents::status))
         .route("/v1/incidents", get(incidents::list))
@@ -62,17 +64,42 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Only the probes, for processes that serve no API (`aftermath project`).
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+/// Liveness: the process answers.
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the log and the projection store both answer.
+async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .log
+        .ping()
+        .await
+        .map_err(|error| ApiError::internal("reaching the event log", error))?;
+    state
+        .store
+        .checkpoints()
+        .await
+        .map_err(|error| ApiError::internal("reaching the projection store", error))?;
+    Ok(Json(serde_json::json!({"status": "ready"})))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

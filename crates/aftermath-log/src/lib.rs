@@ -5,6 +5,7 @@
 //! log never rewrites a fact, and a fact id is stored at most once.
 
 mod embedded;
+mod kafka;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use aftermath_core::{Fact, FactDecodeError};
 use async_trait::async_trait;
 
 pub use embedded::EmbeddedLog;
+pub use kafka::{KafkaConfig, KafkaLog};
 
 /// A partition number. The embedded log has one partition, `0`.
 pub type Partition = u32;
@@ -50,6 +52,16 @@ pub enum LogError {
     },
     #[error("the event log has no partition {0}")]
     NoSuchPartition(Partition),
+    #[error("message at partition {partition} offset {offset} is not a fact: {message}")]
+    Unreadable {
+        partition: Partition,
+        offset: Offset,
+        message: String,
+    },
+    /// The log cannot take or serve facts right now (broker unreachable, queue full, no
+    /// acknowledgement in time). Callers answer 503 and senders retry.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// An append-only, partitioned log of facts.
@@ -76,6 +88,21 @@ pub trait EventLog: Send + Sync + 'static {
     /// Resolves when something may have been appended since the call, so readers need not
     /// spin. Implementations may resolve spuriously.
     async fn appended(&self);
+
+    /// The partitions this process should fold: all of them, unless a consumer group
+    /// shares them out between projector processes.
+    async fn owned_partitions(&self) -> Vec<Partition> {
+        (0..self.partitions()).collect()
+    }
+
+    /// Told after the projector committed `next_offset` of `partition` with its rows, so
+    /// the log can publish progress (Kafka: the group offset, for lag monitoring only).
+    async fn checkpointed(&self, _partition: Partition, _next_offset: Offset) {}
+
+    /// Whether the log answers, for readiness probes.
+    async fn ping(&self) -> Result<(), LogError> {
+        self.end_offset(0).await.map(|_| ())
+    }
 }
 
 /// A shared handle to whichever log backend the configuration chose.

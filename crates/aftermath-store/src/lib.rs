@@ -5,6 +5,7 @@
 //! in one transaction, so after any crash the store resumes exactly where its rows end.
 //! Nothing but the projector writes projection rows.
 
+mod postgres;
 mod projector;
 mod sqlite;
 mod tokens;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use postgres::PgStore;
 pub use projector::{Projector, ProjectorPositions};
 pub use sqlite::SqliteStore;
 pub use tokens::{Scope, TokenInfo, UnknownScope};
@@ -112,8 +114,8 @@ impl Export {
     }
 }
 
-/// Where projections live. SQLite for the embedded default; every backend passes the same
-/// contract tests.
+/// Where projections live. SQLite for the embedded default, PostgreSQL ([`PgStore`]) for
+/// shared deployments; every backend passes the same contract tests.
 #[async_trait]
 pub trait ProjectionStore: Send + Sync + 'static {
     /// The next offset to fold for every partition the store has seen.
@@ -138,8 +140,17 @@ pub trait ProjectionStore: Send + Sync + 'static {
         to: Offset,
     ) -> Result<(), StoreError>;
 
-    /// Drops every projection row and checkpoint (tokens stay), for a rebuild.
+    /// Drops every projection row and checkpoint (tokens stay).
     async fn reset(&self) -> Result<(), StoreError>;
+
+    /// Starts a rebuild: returns a store over empty projection tables for the projector
+    /// to fill from offset 0. Backends that can (PostgreSQL) build beside the live tables,
+    /// so readers keep the old projections until [`Self::finish_rebuild`]; the embedded
+    /// store empties its tables in place (the server is stopped for a rebuild).
+    async fn begin_rebuild(&self) -> Result<SharedStore, StoreError>;
+
+    /// Makes the rebuilt projections the live ones, atomically.
+    async fn finish_rebuild(&self) -> Result<(), StoreError>;
 
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
 

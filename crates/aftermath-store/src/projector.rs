@@ -67,6 +67,7 @@ impl Projector {
         }
         self.store.commit(&projection, partition, from, to).await?;
         self.publish(partition, to);
+        self.log.checkpointed(partition, to).await;
         Ok(batch.len())
     }
 
@@ -111,9 +112,15 @@ impl Projector {
         loop {
             let mut folded_any = false;
             let mut failed = false;
-            for partition in 0..self.log.partitions() {
+            for partition in self.log.owned_partitions().await {
                 match self.project_batch(partition).await {
                     Ok(folded) => folded_any |= folded > 0,
+                    Err(StoreError::CheckpointMoved { .. }) => {
+                        // Another projector folded this batch first (a rebalance moved
+                        // the partition); the next round starts from its checkpoint.
+                        tracing::info!(partition, "checkpoint moved under us; reloading");
+                        folded_any = true;
+                    }
                     Err(error) => {
                         tracing::error!(%error, partition, "projector batch failed; retrying");
                         failed = true;

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
     include_str!("../../../migrations/sqlite/0001_projections.sql"),
 )];
 
+#[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -236,6 +237,15 @@ impl ProjectionStore for SqliteStore {
                 .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn begin_rebuild(&self) -> Result<crate::SharedStore, StoreError> {
+        self.reset().await?;
+        Ok(std::sync::Arc::new(self.clone()))
+    }
+
+    async fn finish_rebuild(&self) -> Result<(), StoreError> {
         Ok(())
     }
 

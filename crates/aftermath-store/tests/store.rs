@@ -1,9 +1,14 @@
-//! Contract tests of the projection store and the projector, on real database files: every
+//! Contract tests of the projection store and the projector, on real databases: every
 //! `ProjectionStore` backend must pass the cases in `contract`, which the `sqlite` module
-//! runs against `SqliteStore` (a PostgreSQL store adds its own `contract_suite!` block).
+//! runs against `SqliteStore` and the `postgres` module against `PgStore`.
+//!
+//! The PostgreSQL cases need a server: `AFTERMATH_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) names a database of it from which each
+//! test creates (and afterwards drops) databases of its own. Without a server they fail.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aftermath_core::{
     incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, AlertStatus, Fact,
@@ -12,9 +17,10 @@ use aftermath_core::{
 };
 use aftermath_log::{Appended, EmbeddedLog, Offset, SharedLog};
 use aftermath_store::{
-    Export, IncidentCursor, IncidentQuery, Projector, Scope, SharedStore, SqliteStore,
+    Export, IncidentCursor, IncidentQuery, PgStore, Projector, Scope, SharedStore, SqliteStore,
     StatusFilter, StoreError,
 };
+use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -64,6 +70,147 @@ impl Backend for SqliteBackend {
     }
 }
 
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// PostgreSQL: one database per store name, `aftermath_test_<random hex>_<n>`, created on
+/// first open and dropped (with `FORCE`, whatever is still connected) with the backend.
+struct PgBackend {
+    /// A database of the server to create and drop the test databases from.
+    admin_url: String,
+    prefix: String,
+    /// Store name to database name; recorded before the database is created, so that a
+    /// half-done creation is still cleaned up.
+    databases: Mutex<BTreeMap<String, String>>,
+}
+
+impl PgBackend {
+    fn new() -> Self {
+        let admin_url = std::env::var("AFTERMATH_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+        Self {
+            admin_url,
+            prefix: format!(
+                "aftermath_test_{}",
+                &Uuid::new_v4().simple().to_string()[..16]
+            ),
+            databases: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The URL of the database of store `name`, creating the database the first time.
+    async fn database_url(&self, name: &str) -> String {
+        let (database, new) = {
+            let mut databases = self.databases.lock().expect("databases lock");
+            let count = databases.len();
+            match databases.get(name) {
+                Some(database) => (database.clone(), false),
+                None => {
+                    let database = format!("{}_{count}", self.prefix);
+                    databases.insert(name.to_owned(), database.clone());
+                    (database, true)
+                }
+            }
+        };
+        if new {
+            let mut admin = admin_connection(&self.admin_url).await;
+            admin
+                .execute(&*format!("CREATE DATABASE {database}"))
+                .await
+                .unwrap_or_else(|error| panic!("cannot create test database {database}: {error}"));
+            admin.close().await.ok();
+        }
+        with_database(&self.admin_url, &database)
+    }
+}
+
+impl Backend for PgBackend {
+    async fn open(&self, name: &str) -> SharedStore {
+        let url = self.database_url(name).await;
+        Arc::new(
+            PgStore::connect(&url)
+                .await
+                .unwrap_or_else(|error| panic!("open PostgreSQL store {name}: {error}")),
+        )
+    }
+}
+
+impl Drop for PgBackend {
+    fn drop(&mut self) {
+        let databases = std::mem::take(
+            self.databases
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if databases.is_empty() {
+            return;
+        }
+        // Best effort, on a thread of its own: Drop cannot await, and this may run on a
+        // runtime thread (or during a panic).
+        let admin_url = self.admin_url.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                for database in databases.values() {
+                    admin
+                        .execute(&*format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .await
+                        .map_err(|error| format!("{database}: {error}"))?;
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("warning: test databases left behind: {error}"),
+            Err(_) => eprintln!("warning: dropping the test databases panicked"),
+        }
+    }
+}
+
+/// A connection to the admin database; panics, saying what to do, when there is no server.
+async fn admin_connection(admin_url: &str) -> PgConnection {
+    // The URL may hold a password: name it only when it is the default.
+    let url = if admin_url == DEFAULT_TEST_DATABASE_URL {
+        admin_url
+    } else {
+        "the URL in AFTERMATH_TEST_DATABASE_URL"
+    };
+    let advice = "the PostgreSQL contract tests need a running server: start one, or set \
+                  AFTERMATH_TEST_DATABASE_URL to a database URL of one";
+    match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(admin_url)).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(error)) => panic!("PostgreSQL at {url} is unreachable ({error}); {advice}"),
+        Err(_) => panic!("PostgreSQL at {url} did not answer within 10 s; {advice}"),
+    }
+}
+
+/// `url` with its database (the path) replaced by `database`; parameters are kept.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let (scheme, rest) = base
+        .split_once("://")
+        .expect("AFTERMATH_TEST_DATABASE_URL is a postgres:// URL");
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
+    let mut result = format!("{scheme}://{authority}/{database}");
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
+
 /// Runs the contract cases against one backend. `store` cases get a freshly opened store
 /// (named `projections`); `backend` cases open the stores they need themselves. A case
 /// may carry attributes, e.g. `#[ignore = "..."]` for a known bug of that backend; a case
@@ -103,6 +250,23 @@ contract_suite! {
     sqlite => SqliteBackend::new();
     store cases:
         reset_then_catch_up_rebuilds_the_same_projection_and_keeps_tokens,
+        rebuild_then_finish_gives_the_same_projection_and_keeps_tokens,
+        commit_from_a_wrong_checkpoint_fails_and_writes_nothing,
+        concurrent_commits_from_the_same_checkpoint_let_exactly_one_win,
+        list_incidents_orders_filters_and_pages_without_gaps_or_duplicates,
+        incident_cursors_round_trip_and_garbage_decodes_to_none,
+        tokens_authenticate_revoke_and_never_expose_their_secret,
+        unknown_incident_is_none;
+    backend cases:
+        projector_gives_identical_exports_at_every_batch_size,
+        projector_resumes_from_the_checkpoint_after_a_restart;
+}
+
+contract_suite! {
+    postgres => PgBackend::new();
+    store cases:
+        reset_then_catch_up_rebuilds_the_same_projection_and_keeps_tokens,
+        rebuild_then_finish_gives_the_same_projection_and_keeps_tokens,
         commit_from_a_wrong_checkpoint_fails_and_writes_nothing,
         concurrent_commits_from_the_same_checkpoint_let_exactly_one_win,
         list_incidents_orders_filters_and_pages_without_gaps_or_duplicates,
@@ -634,6 +798,71 @@ mod contract {
         );
     }
 
+    /// 3b. A rebuild (`begin_rebuild`, catching up into the store it returns,
+    ///     `finish_rebuild`) leaves the same bytes in the live store, keeps tokens, and can
+    ///     be repeated; the live store goes on working after the swap.
+    pub async fn rebuild_then_finish_gives_the_same_projection_and_keeps_tokens(
+        store: SharedStore,
+    ) {
+        let fixture = fixture_log().await;
+        let log = &fixture.log;
+        let end = log.end().await;
+        let (token, secret) = store
+            .create_token(
+                "ops",
+                &BTreeSet::from([Scope::Read]),
+                at("2026-11-24T07:00:00Z"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(catch_up(log, &store, 4).await, end);
+        let before = canonical(&store).await;
+
+        for round in 0..2 {
+            let target = store.begin_rebuild().await.unwrap();
+            let emptied = target.export().await.unwrap();
+            assert!(
+                emptied.checkpoints.is_empty()
+                    && emptied.streams.is_empty()
+                    && emptied.incidents.is_empty(),
+                "round {round}: a rebuild starts from empty tables: {emptied:?}"
+            );
+            assert_eq!(catch_up(log, &target, 5).await, end, "round {round}");
+            assert!(
+                canonical(&target).await == before,
+                "round {round}: the rebuilt projection differs"
+            );
+            store.finish_rebuild().await.unwrap();
+
+            let swapped = canonical(&store).await;
+            assert!(
+                swapped == before,
+                "round {round}: the live store after the swap differs:\n{swapped}\n---\n{before}"
+            );
+            assert_export_holds(&store.export().await.unwrap(), log, end);
+            assert_eq!(
+                store.incident(fixture.billing).await.unwrap().map(|i| i.id),
+                Some(fixture.billing)
+            );
+            let listed = store
+                .list_incidents(&IncidentQuery {
+                    status: StatusFilter::All,
+                    limit: 100,
+                    cursor: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(listed.incidents.len(), 3, "round {round}");
+            assert_eq!(
+                store.authenticate(&secret).await.unwrap().as_ref(),
+                Some(&token),
+                "round {round}: a rebuild keeps tokens"
+            );
+            // Nothing left to fold: the live store carries the rebuilt checkpoint.
+            assert_eq!(catch_up(log, &store, 3).await, 0, "round {round}");
+        }
+    }
+
     /// 4. A commit whose `from` is not the stored checkpoint is refused and changes nothing.
     pub async fn commit_from_a_wrong_checkpoint_fails_and_writes_nothing(store: SharedStore) {
         // On a store that never saw partition 0, its checkpoint is 0.
@@ -1081,5 +1310,156 @@ mod contract {
             store.incident(fixture.log.facts[0].fact_id).await.unwrap(),
             None
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL only
+// ---------------------------------------------------------------------------------------
+
+/// What only the PostgreSQL store promises beyond the contract.
+mod postgres_only {
+    use super::*;
+
+    /// A rebuild happens beside the live projections: readers see the old ones until
+    /// `finish_rebuild`, then the new ones, never an error or a mix, even mid-swap; and a
+    /// reopened store (a restart) finds the swapped-in projections.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_keep_the_old_projections_until_the_rebuild_is_swapped_in() {
+        let backend = PgBackend::new();
+        let fixture = fixture_log().await;
+        let log = &fixture.log;
+        let end = log.end().await;
+
+        let live = backend.open("projections").await;
+        let projector = Projector::new(log.log.clone(), live.clone(), 3);
+        for _ in 0..2 {
+            assert_eq!(projector.project_batch(0).await.unwrap(), 3);
+        }
+        let old = canonical(&live).await;
+
+        let target = live.begin_rebuild().await.unwrap();
+        assert_eq!(catch_up(log, &target, 1000).await, end);
+        let new = canonical(&target).await;
+        assert_ne!(old, new);
+        assert!(
+            canonical(&live).await == old,
+            "readers see the rebuild before it is finished"
+        );
+
+        // Readers hammer the live store while it is swapped.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let (live, stop, old, new) = (live.clone(), stop.clone(), old.clone(), new.clone());
+            readers.push(tokio::spawn(async move {
+                let (mut saw_old, mut saw_new) = (0, 0);
+                loop {
+                    let stopping = stop.load(std::sync::atomic::Ordering::SeqCst);
+                    let export = canonical(&live).await;
+                    if export == old {
+                        assert_eq!(saw_new, 0, "a reader went back to the old projections");
+                        saw_old += 1;
+                    } else {
+                        assert!(export == new, "a reader saw a mix:\n{export}");
+                        saw_new += 1;
+                    }
+                    if stopping {
+                        return (saw_old, saw_new);
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        live.finish_rebuild().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for reader in readers {
+            let (saw_old, saw_new) = reader.await.expect("reader task");
+            assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}");
+        }
+        assert!(canonical(&live).await == new);
+        drop((live, target, projector));
+
+        let reopened = backend.open("projections").await;
+        assert!(
+            canonical(&reopened).await == new,
+            "the swap survives a restart"
+        );
+        assert_export_holds(&reopened.export().await.unwrap(), log, end);
+    }
+
+    /// Processes starting at once against a fresh database all migrate it, and the
+    /// versioned migration runs once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_starts_migrate_once() {
+        let backend = PgBackend::new();
+        for round in 0..3 {
+            let url = backend.database_url(&format!("fresh-{round}")).await;
+            let starts: Vec<_> = (0..4)
+                .map(|_| {
+                    let url = url.clone();
+                    tokio::spawn(async move { PgStore::connect(&url).await })
+                })
+                .collect();
+            let mut stores = Vec::new();
+            for start in starts {
+                stores.push(start.await.expect("start task").expect("concurrent start"));
+            }
+            let store: SharedStore = Arc::new(stores.swap_remove(0));
+            store
+                .create_token(
+                    "ci",
+                    &BTreeSet::from([Scope::Ingest]),
+                    at("2026-01-01T00:00:00Z"),
+                )
+                .await
+                .unwrap();
+            assert!(store.checkpoints().await.unwrap().is_empty());
+
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            let applied: Vec<(i64, String)> =
+                sqlx::query_as("SELECT version, name FROM public.schema_migrations")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            assert_eq!(applied, vec![(1, "tokens".to_owned())], "round {round}");
+            let schemas: Vec<String> = sqlx::query_scalar(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables
+                 WHERE table_schema IN ('public', 'aftermath_projections')
+                 ORDER BY 1",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(
+                schemas,
+                [
+                    "aftermath_projections.checkpoints",
+                    "aftermath_projections.incidents",
+                    "aftermath_projections.streams",
+                    "public.schema_migrations",
+                    "public.tokens",
+                ],
+                "round {round}"
+            );
+            conn.close().await.ok();
+        }
+    }
+
+    /// An unreachable server fails fast, naming the URL but not its password.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_server_is_named_without_the_password() {
+        let started = std::time::Instant::now();
+        let error = match PgStore::connect("postgres://alice:hunter2@127.0.0.1:1/aftermath").await {
+            Ok(_) => panic!("connected to port 1"),
+            Err(error) => error.to_string(),
+        };
+        assert!(started.elapsed() < Duration::from_secs(8), "{error}");
+        assert!(
+            error.contains("postgres://alice@127.0.0.1:1/aftermath"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

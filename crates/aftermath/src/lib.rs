@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use aftermath_core::Timestamp;
 use aftermath_http::AppState;
-use aftermath_log::{EmbeddedLog, SharedLog};
-use aftermath_store::{Projector, SharedStore, SqliteStore};
+use aftermath_log::{EmbeddedLog, KafkaConfig, KafkaLog, SharedLog};
+use aftermath_store::{PgStore, Projector, SharedStore, SqliteStore};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
@@ -21,54 +21,152 @@ pub use demo::run_demo;
 /// How many facts the projector folds per transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
-/// Where the embedded parts live and where the API listens.
+/// Which parts hold the log and the projections.
+#[derive(Clone, Debug)]
+pub struct Backends {
+    /// The embedded log and (without `database_url`) projections live here.
+    pub data_dir: PathBuf,
+    /// When set, the log is this Kafka topic instead of the embedded file.
+    pub kafka: Option<KafkaConfig>,
+    /// `postgres://…` for PostgreSQL projections, `sqlite://PATH` for a SQLite file
+    /// elsewhere; unset: `projections.sqlite` in the data directory.
+    pub database_url: Option<String>,
+}
+
+impl Backends {
+    /// The embedded default: everything in `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            kafka: None,
+            database_url: None,
+        }
+    }
+
+    /// Opens the projection store, applying migrations.
+    pub async fn open_store(&self) -> anyhow::Result<SharedStore> {
+        match self.database_url.as_deref() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let store = PgStore::connect(url)
+                    .await
+                    .context("cannot open the PostgreSQL projection store")?;
+                Ok(Arc::new(store))
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) => open_sqlite(Path::new(path)).await,
+                None => anyhow::bail!(
+                    "unsupported --database-url {url:?}: use postgres://… or sqlite://PATH"
+                ),
+            },
+            None => {
+                create_data_dir(&self.data_dir)?;
+                open_sqlite(&self.data_dir.join("projections.sqlite")).await
+            }
+        }
+    }
+
+    /// Opens the event log. `with_group` joins the Kafka consumer group (projectors only).
+    pub async fn open_log(&self, with_group: bool) -> anyhow::Result<SharedLog> {
+        match &self.kafka {
+            Some(kafka) => {
+                let mut config = kafka.clone();
+                if !with_group {
+                    config.group = None;
+                }
+                let log = KafkaLog::open(config)
+                    .await
+                    .context("cannot open the Kafka log")?;
+                Ok(Arc::new(log))
+            }
+            None => {
+                create_data_dir(&self.data_dir)?;
+                let path = self.data_dir.join("log.sqlite");
+                let log = EmbeddedLog::open(&path)
+                    .await
+                    .with_context(|| format!("cannot open the event log {}", path.display()))?;
+                Ok(Arc::new(log))
+            }
+        }
+    }
+
+    /// Refuses to create an empty embedded data directory by mistake.
+    fn require_existing(&self, file: &str) -> anyhow::Result<()> {
+        let path = self.data_dir.join(file);
+        if !path.exists() {
+            anyhow::bail!(
+                "no {} in {}; pass the --data-dir that `aftermath serve` uses",
+                if file == "log.sqlite" {
+                    "event log"
+                } else {
+                    "projections"
+                },
+                self.data_dir.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))
+}
+
+async fn open_sqlite(path: &Path) -> anyhow::Result<SharedStore> {
+    let store = SqliteStore::open(path)
+        .await
+        .with_context(|| format!("cannot open the projection store {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// What a process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// API and projector in one process (`aftermath serve`).
+    All,
+    /// HTTP API only (`aftermath api`); projectors run elsewhere.
+    Api,
+    /// Projector only (`aftermath project`), with health probes over HTTP.
+    Projector,
+}
+
+impl Role {
+    fn projects(self) -> bool {
+        matches!(self, Role::All | Role::Projector)
+    }
+}
+
+/// Where the parts live and where the process listens.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub data_dir: PathBuf,
+    pub backends: Backends,
     pub listen: SocketAddr,
+    pub role: Role,
     pub batch_size: usize,
     /// How long a responder request waits for its fact to be folded before answering 202.
     pub projection_wait: Duration,
 }
 
 impl Config {
+    /// The embedded default in `data_dir`, API and projector in one process.
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
         Self {
-            data_dir: data_dir.into(),
+            backends: Backends::embedded(data_dir),
             listen,
+            role: Role::All,
             batch_size: DEFAULT_BATCH_SIZE,
             projection_wait: Duration::from_secs(2),
         }
     }
 }
 
-/// The log and the projection store of a data directory.
+/// The log and the projection store.
 pub struct Parts {
     pub log: SharedLog,
     pub store: SharedStore,
 }
 
-impl Parts {
-    /// Opens (creating if needed) the embedded log and projection store in `data_dir`.
-    pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let log_path = data_dir.join("log.sqlite");
-        let log = EmbeddedLog::open(&log_path)
-            .await
-            .with_context(|| format!("cannot open the event log {}", log_path.display()))?;
-        let store_path = data_dir.join("projections.sqlite");
-        let store = SqliteStore::open(&store_path).await.with_context(|| {
-            format!("cannot open the projection store {}", store_path.display())
-        })?;
-        Ok(Self {
-            log: Arc::new(log),
-            store: Arc::new(store),
-        })
-    }
-}
-
-/// A built, bound, not yet running server with its projector.
+/// A built, bound, not yet running process.
 pub struct Application {
     listener: TcpListener,
     parts: Parts,
@@ -76,15 +174,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the data directory and binds the listen address (port 0 picks a free port).
+    /// Opens the parts and binds the listen address (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let parts = Parts::open(&config.data_dir).await?;
+        let store = config.backends.open_store().await?;
+        let log = config.backends.open_log(config.role.projects()).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         Ok(Self {
             listener,
-            parts,
+            parts: Parts { log, store },
             config,
         })
     }
@@ -104,33 +203,45 @@ impl Application {
         self.parts.store.clone()
     }
 
-    /// Serves the API and runs the projector until `shutdown` resolves, then drains
-    /// in-flight requests and stops the projector between batches.
+    /// Runs until `shutdown` resolves, then drains in-flight requests and stops the
+    /// projector between batches.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let projector = Projector::new(
-            self.parts.log.clone(),
-            self.parts.store.clone(),
-            self.config.batch_size,
-        );
-        let state = AppState {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = receiver.wait_for(|stopped| *stopped).await;
+        };
+        let mut state = AppState {
             log: self.parts.log.clone(),
             store: self.parts.store.clone(),
-            projected: Some(projector.positions()),
+            projected: None,
             projection_wait: self.config.projection_wait,
         };
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut projector_stop = stop_rx.clone();
-        let projector_task = tokio::spawn(projector.run_until_stopped(async move {
-            let _ = projector_stop.wait_for(|stopped| *stopped).await;
-        }));
-        tracing::info!(addr = %self.listener.local_addr()?, data_dir = %self.config.data_dir.display(), "aftermath serving");
-        let mut server_stop = stop_rx;
-        let server = aftermath_http::serve(self.listener, state, async move {
-            let _ = server_stop.wait_for(|stopped| *stopped).await;
-        });
+        let projector_task = if self.config.role.projects() {
+            let projector = Projector::new(
+                self.parts.log.clone(),
+                self.parts.store.clone(),
+                self.config.batch_size,
+            );
+            state.projected = Some(projector.positions());
+            Some(tokio::spawn(
+                projector.run_until_stopped(stopped(stop_rx.clone())),
+            ))
+        } else {
+            None
+        };
+        let router = match self.config.role {
+            Role::All | Role::Api => aftermath_http::router(state),
+            Role::Projector => aftermath_http::health_router(state),
+        };
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            role = ?self.config.role,
+            "aftermath running"
+        );
+        let server = aftermath_http::serve(self.listener, router, stopped(stop_rx));
         let trigger = tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -138,50 +249,53 @@ impl Application {
         });
         let served = server.await;
         trigger.abort();
-        projector_task.await.context("projector task panicked")?;
+        if let Some(task) = projector_task {
+            task.await.context("projector task panicked")?;
+        }
         served.context("HTTP server failed")
     }
 }
 
-/// Opens an existing data directory, refusing to create an empty one by mistake.
-async fn open_existing(data_dir: &Path) -> anyhow::Result<Parts> {
-    if !data_dir.join("log.sqlite").exists() {
-        anyhow::bail!(
-            "no event log in {}; pass the --data-dir that `aftermath serve` uses",
-            data_dir.display()
-        );
-    }
-    Parts::open(data_dir).await
-}
-
-/// Drops every projection and folds the whole log again, reporting progress.
+/// Folds the whole log into fresh projections and swaps them in, reporting progress.
 pub async fn rebuild(
-    data_dir: &Path,
+    backends: &Backends,
     batch_size: usize,
     progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<u64> {
-    let parts = open_existing(data_dir).await?;
-    parts
-        .store
-        .reset()
+    if backends.kafka.is_none() {
+        backends.require_existing("log.sqlite")?;
+    }
+    let log = backends.open_log(false).await?;
+    let store = backends.open_store().await?;
+    let target = store
+        .begin_rebuild()
         .await
-        .context("cannot drop the projections")?;
-    let projector = Projector::new(parts.log, parts.store, batch_size);
-    projector
+        .context("cannot prepare empty projection tables")?;
+    let projector = Projector::new(log, target, batch_size);
+    let folded = projector
         .catch_up(progress)
         .await
-        .context("re-folding the log failed")
+        .context("re-folding the log failed")?;
+    store
+        .finish_rebuild()
+        .await
+        .context("cannot swap in the rebuilt projections")?;
+    Ok(folded)
 }
 
-/// The canonical JSON dump of every projection in `data_dir`.
-pub async fn export(data_dir: &Path) -> anyhow::Result<String> {
-    let parts = open_existing(data_dir).await?;
-    let export = parts
-        .store
-        .export()
-        .await
-        .context("cannot read projections")?;
+/// The canonical JSON dump of every projection.
+pub async fn export(backends: &Backends) -> anyhow::Result<String> {
+    if backends.database_url.is_none() {
+        backends.require_existing("projections.sqlite")?;
+    }
+    let store = backends.open_store().await?;
+    let export = store.export().await.context("cannot read projections")?;
     Ok(export.to_canonical_json())
+}
+
+/// Applies projection-store migrations (opening the store does).
+pub async fn migrate(backends: &Backends) -> anyhow::Result<()> {
+    backends.open_store().await.map(|_| ())
 }
 
 /// The current wall-clock time, for commands that stamp records.

@@ -4,8 +4,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use aftermath::{Application, Config, Parts, DEFAULT_BATCH_SIZE};
+use aftermath::{Application, Backends, Config, Role, DEFAULT_BATCH_SIZE};
+use aftermath_log::KafkaConfig;
 use aftermath_store::Scope;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -18,42 +20,114 @@ struct Cli {
     command: Command,
 }
 
+/// Where the log and the projections live.
 #[derive(clap::Args, Clone)]
-struct DataDir {
-    /// Where the embedded event log and projections live.
+struct BackendArgs {
+    /// Where the embedded event log (and, without --database-url, the projections) live.
     #[arg(long, env = "AFTERMATH_DATA_DIR", default_value = "./aftermath-data")]
     data_dir: PathBuf,
+    /// Kafka bootstrap servers (host:port,…): the log is a Kafka topic instead of the
+    /// embedded file.
+    #[arg(long, env = "AFTERMATH_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// The Kafka topic holding the facts.
+    #[arg(long, env = "AFTERMATH_KAFKA_TOPIC", default_value = "aftermath-facts")]
+    kafka_topic: String,
+    /// Partitions of the topic when Aftermath creates it.
+    #[arg(long, env = "AFTERMATH_KAFKA_PARTITIONS", default_value_t = 6)]
+    kafka_partitions: u32,
+    /// Replication factor of the topic when Aftermath creates it.
+    #[arg(long, env = "AFTERMATH_KAFKA_REPLICATION", default_value_t = 1)]
+    kafka_replication: u32,
+    /// Consumer group of the projectors; they share the topic's partitions.
+    #[arg(
+        long,
+        env = "AFTERMATH_KAFKA_GROUP",
+        default_value = "aftermath-projector"
+    )]
+    kafka_group: String,
+    /// Create the topic if it is missing (otherwise a missing topic is an error).
+    #[arg(long, env = "AFTERMATH_KAFKA_CREATE_TOPIC")]
+    kafka_create_topic: bool,
+    /// Milliseconds an append may wait for Kafka's acknowledgement before the API
+    /// answers 503 (senders retry).
+    #[arg(long, env = "AFTERMATH_APPEND_TIMEOUT_MS", default_value_t = 5000)]
+    append_timeout_ms: u64,
+    /// Projection database: postgres://user@host/db, or sqlite://PATH.
+    #[arg(long, env = "AFTERMATH_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl BackendArgs {
+    fn backends(&self) -> Backends {
+        let kafka = self.kafka_brokers.as_ref().map(|brokers| {
+            let mut kafka = KafkaConfig::new(brokers, &self.kafka_topic);
+            kafka.partitions = self.kafka_partitions;
+            kafka.replication = self.kafka_replication;
+            kafka.create_topic = self.kafka_create_topic;
+            kafka.append_timeout = Duration::from_millis(self.append_timeout_ms.max(1));
+            kafka.group = Some(self.kafka_group.clone());
+            kafka
+        });
+        Backends {
+            data_dir: self.data_dir.clone(),
+            kafka,
+            database_url: self.database_url.clone(),
+        }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    #[command(flatten)]
+    backends: BackendArgs,
+    /// Address to listen on (`project` serves only /healthz and /readyz there).
+    #[arg(long, env = "AFTERMATH_LISTEN", default_value = "127.0.0.1:7700")]
+    listen: SocketAddr,
+    /// Facts folded per projection transaction.
+    #[arg(long, env = "AFTERMATH_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
+    batch_size: usize,
+}
+
+impl RunArgs {
+    fn config(&self, role: Role) -> Config {
+        let mut config = Config::new(&self.backends.data_dir, self.listen);
+        config.backends = self.backends.backends();
+        config.role = role;
+        config.batch_size = self.batch_size;
+        config
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API and run the projector in one process.
-    Serve {
+    /// Serve the API and run the projector in one process (the default deployment).
+    Serve(RunArgs),
+    /// Serve the API only; projectors run as `aftermath project`.
+    Api(RunArgs),
+    /// Run a projector only (in the Kafka consumer group), with health probes over HTTP.
+    Project(RunArgs),
+    /// Apply the projection database's migrations and exit.
+    Migrate {
         #[command(flatten)]
-        data: DataDir,
-        /// Address to listen on.
-        #[arg(long, env = "AFTERMATH_LISTEN", default_value = "127.0.0.1:7700")]
-        listen: SocketAddr,
-        /// Facts folded per projection transaction.
-        #[arg(long, env = "AFTERMATH_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
-        batch_size: usize,
+        backends: BackendArgs,
     },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Drop every projection and fold the whole log again.
+    /// Fold the whole log into fresh projections and swap them in.
     Rebuild {
         #[command(flatten)]
-        data: DataDir,
+        backends: BackendArgs,
         #[arg(long, env = "AFTERMATH_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
         batch_size: usize,
     },
     /// Print a canonical JSON dump of all projections.
     Export {
         #[command(flatten)]
-        data: DataDir,
+        backends: BackendArgs,
     },
     /// Run a whole incident on a throw-away instance and print its timeline and post-mortem.
     Demo,
@@ -64,7 +138,7 @@ enum TokenCommand {
     /// Create a token and print it once.
     Create {
         #[command(flatten)]
-        data: DataDir,
+        backends: BackendArgs,
         /// Who the token stands for; recorded as the actor of everything it does.
         #[arg(long)]
         name: String,
@@ -75,12 +149,12 @@ enum TokenCommand {
     /// List tokens (never their secrets).
     List {
         #[command(flatten)]
-        data: DataDir,
+        backends: BackendArgs,
     },
     /// Revoke the live token with this name.
     Revoke {
         #[command(flatten)]
-        data: DataDir,
+        backends: BackendArgs,
         #[arg(long)]
         name: String,
     },
@@ -98,7 +172,10 @@ fn init_tracing(default_filter: &str) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, Command::Serve { .. });
+    let quiet = !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Api(_) | Command::Project(_)
+    );
     init_tracing(if quiet { "warn" } else { "info" });
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,25 +188,26 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve {
-            data,
-            listen,
-            batch_size,
-        } => {
-            let mut config = Config::new(data.data_dir, listen);
-            config.batch_size = batch_size;
-            let app = Application::build(config).await?;
-            app.run_until_stopped(aftermath::shutdown_signal()).await
+        Command::Serve(args) => run_role(&args, Role::All).await,
+        Command::Api(args) => run_role(&args, Role::Api).await,
+        Command::Project(args) => run_role(&args, Role::Projector).await,
+        Command::Migrate { backends } => {
+            aftermath::migrate(&backends.backends()).await?;
+            eprintln!("projection store migrated");
+            Ok(())
         }
         Command::Token { command } => token(command).await,
-        Command::Rebuild { data, batch_size } => {
+        Command::Rebuild {
+            backends,
+            batch_size,
+        } => {
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template(
                     "rebuilding {bar:40} {pos}/{len} facts ({per_sec}, eta {eta})",
                 )
                 .context("progress template")?,
             );
-            let folded = aftermath::rebuild(&data.data_dir, batch_size, |done, total| {
+            let folded = aftermath::rebuild(&backends.backends(), batch_size, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             })
@@ -138,8 +216,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("rebuilt projections from {folded} facts");
             Ok(())
         }
-        Command::Export { data } => {
-            let json = aftermath::export(&data.data_dir).await?;
+        Command::Export { backends } => {
+            let json = aftermath::export(&backends.backends()).await?;
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{json}")?;
             Ok(())
@@ -153,15 +231,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+async fn run_role(args: &RunArgs, role: Role) -> anyhow::Result<()> {
+    let app = Application::build(args.config(role)).await?;
+    app.run_until_stopped(aftermath::shutdown_signal()).await
+}
+
 async fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { data, name, scopes } => {
+        TokenCommand::Create {
+            backends,
+            name,
+            scopes,
+        } => {
             let scopes = Scope::parse_list(&scopes)?;
-            let parts = Parts::open(&data.data_dir).await?;
-            let (info, secret) = parts
-                .store
-                .create_token(&name, &scopes, aftermath::now())
-                .await?;
+            let store = backends.backends().open_store().await?;
+            let (info, secret) = store.create_token(&name, &scopes, aftermath::now()).await?;
             eprintln!(
                 "created token {:?} with scopes {}; it is shown only once:",
                 info.name,
@@ -170,9 +254,9 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("{secret}");
             Ok(())
         }
-        TokenCommand::List { data } => {
-            let parts = Parts::open(&data.data_dir).await?;
-            for token in parts.store.list_tokens().await? {
+        TokenCommand::List { backends } => {
+            let store = backends.backends().open_store().await?;
+            for token in store.list_tokens().await? {
                 let state = match &token.revoked_at {
                     Some(at) => format!("revoked {at}"),
                     None => "live".to_owned(),
@@ -186,9 +270,9 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        TokenCommand::Revoke { data, name } => {
-            let parts = Parts::open(&data.data_dir).await?;
-            if parts.store.revoke_token(&name, aftermath::now()).await? {
+        TokenCommand::Revoke { backends, name } => {
+            let store = backends.backends().open_store().await?;
+            if store.revoke_token(&name, aftermath::now()).await? {
                 eprintln!("revoked token {name:?}");
                 Ok(())
             } else {

@@ -1,0 +1,482 @@
+//! The production log: a Kafka topic through librdkafka. Facts are keyed by stream key, so
+//! one incident lives in one partition; the producer is idempotent with `acks=all`, and an
+//! append returns only once the broker acknowledged every fact (delivery report).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aftermath_core::Fact;
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientContext, Offset as KafkaOffset, TopicPartitionList};
+
+use crate::{Appended, EventLog, LogError, LoggedFact, Offset, Partition};
+
+/// How to reach and use the topic.
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    pub topic: String,
+    /// Partitions of a topic created by [`KafkaLog::open`]; an existing topic keeps its own.
+    pub partitions: u32,
+    /// Replication factor of a topic created by [`KafkaLog::open`].
+    pub replication: u32,
+    /// Create the topic when it is missing, instead of failing.
+    pub create_topic: bool,
+    /// An append not acknowledged within this time fails (the API answers 503).
+    pub append_timeout: Duration,
+    /// The most facts waiting for acknowledgement; beyond it appends fail at once.
+    pub max_in_flight: usize,
+    /// With a consumer group, this process folds only the partitions the group gives it.
+    pub group: Option<String>,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            partitions: 6,
+            replication: 1,
+            create_topic: false,
+            append_timeout: Duration::from_secs(5),
+            max_in_flight: 100_000,
+            group: None,
+        }
+    }
+}
+
+/// The Kafka event log.
+pub struct KafkaLog {
+    config: KafkaConfig,
+    partitions: Partition,
+    producer: FutureProducer,
+    /// One assign-only consumer per partition, created on first read.
+    readers: Arc<Mutex<BTreeMap<Partition, PartitionReader>>>,
+    membership: Option<Membership>,
+}
+
+struct PartitionReader {
+    consumer: BaseConsumer,
+    /// The offset the next message polled will have.
+    next: Offset,
+}
+
+fn unavailable(what: &str, error: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(format!("{what}: {error}"))
+}
+
+impl KafkaLog {
+    /// Connects, checks (or creates) the topic and starts the producer, and, with a group,
+    /// joins it.
+    #[tracing::instrument(level = "info", skip_all, fields(brokers = %config.brokers, topic = %config.topic))]
+    pub async fn open(config: KafkaConfig) -> Result<Self, LogError> {
+        let partitions = ensure_topic(&config).await?;
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set(
+                "message.timeout.ms",
+                config.append_timeout.as_millis().max(1).to_string(),
+            )
+            .set(
+                "queue.buffering.max.messages",
+                config.max_in_flight.max(1).to_string(),
+            )
+            // Java-compatible key hashing: the same stream key lands on the same
+            // partition whatever client wrote it.
+            .set("partitioner", "murmur2_random")
+            .create()
+            .map_err(|error| unavailable("cannot create the Kafka producer", error))?;
+        let membership = match &config.group {
+            Some(group) => Some(Membership::join(&config, group)?),
+            None => None,
+        };
+        Ok(Self {
+            config,
+            partitions,
+            producer,
+            readers: Arc::new(Mutex::new(BTreeMap::new())),
+            membership,
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.config.topic
+    }
+}
+
+/// Returns the topic's partition count, creating the topic if allowed.
+async fn ensure_topic(config: &KafkaConfig) -> Result<Partition, LogError> {
+    let probe_timeout = config.append_timeout.max(Duration::from_secs(1));
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .create()
+            .map_err(|error| unavailable("cannot create the Kafka admin client", error))?,
+    );
+    let existing = topic_partitions(&admin, &config.topic, probe_timeout).await?;
+    if let Some(count) = existing {
+        return Ok(count);
+    }
+    if !config.create_topic {
+        return Err(LogError::Unavailable(format!(
+            "Kafka topic {:?} does not exist on {}; create it, or pass --kafka-create-topic",
+            config.topic, config.brokers
+        )));
+    }
+    let topic = NewTopic::new(
+        &config.topic,
+        config.partitions.max(1) as i32,
+        TopicReplication::Fixed(config.replication.max(1) as i32),
+    );
+    let options = AdminOptions::new().operation_timeout(Some(probe_timeout));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .map_err(|error| unavailable("cannot create the Kafka topic", error))?;
+    for result in results {
+        match result {
+            Ok(_) => {
+                tracing::info!(topic = %config.topic, partitions = config.partitions, "created Kafka topic")
+            }
+            // Another process created it first: fine.
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(LogError::Unavailable(format!(
+                    "cannot create Kafka topic {name:?}: {code}"
+                )))
+            }
+        }
+    }
+    // Metadata can lag behind creation for a moment.
+    let deadline = Instant::now() + probe_timeout;
+    loop {
+        if let Some(count) = topic_partitions(&admin, &config.topic, probe_timeout).await? {
+            return Ok(count);
+        }
+        if Instant::now() > deadline {
+            return Err(LogError::Unavailable(format!(
+                "Kafka topic {:?} was created but does not show in metadata",
+                config.topic
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn topic_partitions(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Partition>, LogError> {
+    let (client, name) = (admin.clone(), topic.to_owned());
+    let metadata =
+        tokio::task::spawn_blocking(move || client.inner().fetch_metadata(Some(&name), timeout))
+            .await
+            .map_err(|error| unavailable("the Kafka metadata thread failed", error))?
+            .map_err(|error| unavailable("cannot reach the Kafka brokers", error))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len() as Partition))
+}
+
+#[async_trait]
+impl EventLog for KafkaLog {
+    fn partitions(&self) -> Partition {
+        self.partitions
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(facts = facts.len()))]
+    async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError> {
+        let mut deliveries = Vec::with_capacity(facts.len());
+        for fact in facts {
+            let payload = fact.to_json();
+            let record = FutureRecord::to(&self.config.topic)
+                .key(fact.stream_key.as_bytes())
+                .payload(payload.as_bytes());
+            let delivery = self.producer.send_result(record).map_err(|(error, _)| {
+                unavailable("the Kafka producer queue refused the fact", error)
+            })?;
+            deliveries.push(delivery);
+        }
+        // librdkafka fails undelivered facts after message.timeout.ms; the extra second
+        // only guards against a lost delivery report.
+        let limit = self.config.append_timeout + Duration::from_secs(1);
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let report = tokio::time::timeout(limit, delivery)
+                .await
+                .map_err(|_| LogError::Unavailable("no delivery report from Kafka in time".into()))?
+                .map_err(|_| LogError::Unavailable("the Kafka producer was dropped".into()))?;
+            match report {
+                Ok(delivery) => outcomes.push(Appended::New {
+                    partition: delivery.partition as Partition,
+                    offset: delivery.offset as Offset,
+                }),
+                Err((error, _)) => {
+                    return Err(unavailable("Kafka did not acknowledge the fact", error))
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn read(
+        &self,
+        partition: Partition,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<LoggedFact>, LogError> {
+        if partition >= self.partitions {
+            return Err(LogError::NoSuchPartition(partition));
+        }
+        let readers = self.readers.clone();
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut readers = readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !readers.contains_key(&partition) {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &config.brokers)
+                    .set("group.id", "aftermath-reader")
+                    .set("enable.auto.commit", "false")
+                    .set("enable.auto.offset.store", "false")
+                    .set("auto.offset.reset", "earliest")
+                    .create()
+                    .map_err(|error| unavailable("cannot create a Kafka reader", error))?;
+                readers.insert(
+                    partition,
+                    PartitionReader {
+                        consumer,
+                        next: u64::MAX,
+                    },
+                );
+            }
+            let reader = readers.get_mut(&partition).expect("inserted above");
+            if reader.next != from {
+                let mut assignment = TopicPartitionList::new();
+                assignment
+                    .add_partition_offset(
+                        &config.topic,
+                        partition as i32,
+                        KafkaOffset::Offset(from as i64),
+                    )
+                    .map_err(|error| unavailable("bad Kafka offset", error))?;
+                reader
+                    .consumer
+                    .assign(&assignment)
+                    .map_err(|error| unavailable("cannot assign a Kafka partition", error))?;
+                reader.next = from;
+            }
+            let mut facts = Vec::new();
+            let deadline = Instant::now() + Duration::from_millis(200);
+            while facts.len() < max {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let Some(message) = reader.consumer.poll(wait) else {
+                    break;
+                };
+                let message =
+                    message.map_err(|error| unavailable("reading from Kafka failed", error))?;
+                let offset = message.offset() as Offset;
+                let fact = match message.payload() {
+                    Some(bytes) => std::str::from_utf8(bytes)
+                        .map_err(|error| error.to_string())
+                        .and_then(|text| Fact::from_json(text).map_err(|error| error.to_string())),
+                    None => Err("empty message".to_owned()),
+                };
+                reader.next = offset + 1;
+                match fact {
+                    Ok(fact) => facts.push(LoggedFact {
+                        partition,
+                        offset,
+                        fact,
+                    }),
+                    Err(message) => {
+                        return Err(LogError::Unreadable {
+                            partition,
+                            offset,
+                            message,
+                        });
+                    }
+                }
+            }
+            Ok(facts)
+        })
+        .await
+        .map_err(|error| unavailable("the Kafka reader thread failed", error))?
+    }
+
+    async fn end_offset(&self, partition: Partition) -> Result<Offset, LogError> {
+        let timeout = self.config.append_timeout;
+        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_watermarks(&topic, partition as i32, timeout)
+        })
+        .await
+        .map_err(|error| unavailable("the Kafka metadata thread failed", error))?
+        .map_err(|error| unavailable("cannot read the Kafka high watermark", error))?;
+        Ok(high.max(0) as Offset)
+    }
+
+    async fn appended(&self) {
+        // Readers poll with a timeout; nothing to wait on in-process.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    async fn owned_partitions(&self) -> Vec<Partition> {
+        match &self.membership {
+            Some(membership) => membership.owned(),
+            None => (0..self.partitions).collect(),
+        }
+    }
+
+    async fn checkpointed(&self, partition: Partition, next_offset: Offset) {
+        if let Some(membership) = &self.membership {
+            membership.commit(&self.config.topic, partition, next_offset);
+        }
+    }
+
+    async fn ping(&self) -> Result<(), LogError> {
+        let timeout = Duration::from_secs(2);
+        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(Some(&topic), timeout))
+            .await
+            .map_err(|error| unavailable("the Kafka metadata thread failed", error))?
+            .map(|_| ())
+            .map_err(|error| unavailable("Kafka does not answer", error))
+    }
+}
+
+/// Consumer-group membership: decides which partitions this process folds. The member
+/// consumes nothing (its partitions are paused); the projector reads with its own
+/// readers from the checkpoints in the projection database, and the member commits those
+/// checkpoints to the group for lag monitoring only.
+struct Membership {
+    consumer: Arc<BaseConsumer<MembershipContext>>,
+    owned: Arc<Mutex<BTreeSet<Partition>>>,
+    stop: Arc<AtomicBool>,
+}
+
+struct MembershipContext {
+    owned: Arc<Mutex<BTreeSet<Partition>>>,
+}
+
+impl ClientContext for MembershipContext {}
+
+impl ConsumerContext for MembershipContext {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut owned = self
+            .owned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                if let Err(error) = consumer.pause(partitions) {
+                    tracing::warn!(%error, "cannot pause the group member's partitions");
+                }
+                owned.extend(
+                    partitions
+                        .elements()
+                        .iter()
+                        .map(|p| p.partition() as Partition),
+                );
+                tracing::info!(owned = ?*owned, "consumer group assigned partitions");
+            }
+            Rebalance::Revoke(partitions) => {
+                for element in partitions.elements() {
+                    owned.remove(&(element.partition() as Partition));
+                }
+                tracing::info!(owned = ?*owned, "consumer group revoked partitions");
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "consumer group rebalance failed"),
+        }
+    }
+}
+
+impl Membership {
+    fn join(config: &KafkaConfig, group: &str) -> Result<Self, LogError> {
+        let owned = Arc::new(Mutex::new(BTreeSet::new()));
+        let consumer: BaseConsumer<MembershipContext> = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(MembershipContext {
+                owned: owned.clone(),
+            })
+            .map_err(|error| unavailable("cannot create the consumer-group member", error))?;
+        consumer
+            .subscribe(&[&config.topic])
+            .map_err(|error| unavailable("cannot join the consumer group", error))?;
+        let consumer = Arc::new(consumer);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Rebalances and heartbeats happen inside poll: keep polling on a thread of its own.
+        let (member, stopped) = (consumer.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("aftermath-group".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    if let Some(Err(error)) = member.poll(Duration::from_millis(100)) {
+                        tracing::debug!(%error, "consumer group poll");
+                    }
+                }
+                member.unsubscribe();
+            })
+            .map_err(|error| unavailable("cannot start the consumer-group thread", error))?;
+        Ok(Self {
+            consumer,
+            owned,
+            stop,
+        })
+    }
+
+    fn owned(&self) -> Vec<Partition> {
+        let owned = self
+            .owned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        owned.iter().copied().collect()
+    }
+
+    fn commit(&self, topic: &str, partition: Partition, next_offset: Offset) {
+        let mut offsets = TopicPartitionList::new();
+        if offsets
+            .add_partition_offset(
+                topic,
+                partition as i32,
+                KafkaOffset::Offset(next_offset as i64),
+            )
+            .is_ok()
+        {
+            if let Err(error) = self.consumer.commit(&offsets, CommitMode::Async) {
+                tracing::debug!(%error, partition, "cannot commit the group offset (lag monitoring only)");
+            }
+        }
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

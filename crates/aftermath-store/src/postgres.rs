@@ -1,0 +1,697 @@
+//! The PostgreSQL projection store, for deployments that outgrow the embedded default.
+//!
+//! # Schema layout
+//!
+//! - `public.tokens` and `public.schema_migrations`: API tokens are access configuration,
+//!   not incident state, so they are never dropped; their shape changes only through the
+//!   versioned migrations of `migrations/postgres/NNNN_*.sql`, each applied once, recorded
+//!   in `schema_migrations`, in one transaction under a transaction-level advisory lock
+//!   (two processes starting at once apply each migration once, one after the other).
+//! - `aftermath_projections.{checkpoints, streams, incidents}`: the live projections,
+//!   with the same columns as the SQLite store (`opened_at_ns BIGINT`, partitions and
+//!   offsets `BIGINT`). Folded states are JSON in `TEXT` columns, not `JSONB`: JSONB
+//!   reorders object keys, and the canonical export must be byte-identical to SQLite's.
+//!   These tables have no versioned migrations: they are derived from the log and can
+//!   always be rebuilt, so `migrations/postgres/projections.sql` is plain
+//!   `CREATE TABLE IF NOT EXISTS`, run in whichever schema it is creating.
+//! - `aftermath_projections_rebuild`: exists only during a rebuild. [`begin_rebuild`]
+//!   creates it empty and hands out a store writing there while readers keep using the
+//!   live schema; [`finish_rebuild`] drops the live schema and renames the rebuilt one
+//!   in its place in one transaction, so readers switch from old to new atomically.
+//!
+//! A [`PgStore`] carries the name of the schema it reads and writes projections in (one
+//! of the two constants above, never user input) and qualifies every projection table
+//! with it; tokens are always qualified with `public`.
+//!
+//! [`begin_rebuild`]: ProjectionStore::begin_rebuild
+//! [`finish_rebuild`]: ProjectionStore::finish_rebuild
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aftermath_core::{Incident, Projection, StreamState, Timestamp};
+use aftermath_log::{Offset, Partition};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use crate::tokens::{hash_secret, new_secret};
+use crate::{
+    opened_at_ns, Export, IncidentCursor, IncidentPage, IncidentQuery, ProjectionStore, Scope,
+    SharedStore, StatusFilter, StoreError, TokenInfo,
+};
+
+/// Ordered versioned migrations of `public`; each runs once.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "tokens",
+    include_str!("../../../migrations/postgres/0001_tokens.sql"),
+)];
+
+/// The projection DDL, run in the schema being created (unqualified names).
+const PROJECTIONS_DDL: &str = include_str!("../../../migrations/postgres/projections.sql");
+
+/// The schema readers use.
+const LIVE_SCHEMA: &str = "aftermath_projections";
+/// The schema a rebuild fills before it replaces [`LIVE_SCHEMA`].
+const REBUILD_SCHEMA: &str = "aftermath_projections_rebuild";
+
+/// The key of the transaction-level advisory lock that serializes schema changes
+/// (migrations, creating the rebuild schema, the swap): "aftermat" in ASCII.
+const SCHEMA_LOCK: i64 = 0x6166_7465_726d_6174;
+
+const POOL_SIZE: u32 = 10;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// Where this store's projection tables live: [`LIVE_SCHEMA`] or [`REBUILD_SCHEMA`].
+    schema: &'static str,
+}
+
+impl PgStore {
+    /// Connects to the database at `database_url` (`postgres://user[:password]@host/db`)
+    /// and migrates it. Fails after about five seconds when the server cannot be reached,
+    /// naming the URL without its password.
+    #[tracing::instrument(level = "debug", skip_all, fields(url = %redacted(database_url)))]
+    pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
+        let failed = |error: sqlx::Error| connect_failed(database_url, error);
+        let options = PgConnectOptions::from_str(database_url)
+            .map_err(|error| {
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("invalid PostgreSQL URL {}: {error}", redacted(database_url)).into(),
+                ))
+            })?
+            .application_name("aftermath");
+        // One direct connection first: the pool retries a refused connection until its
+        // acquire timeout and then reports only "timed out", while this says why (refused,
+        // unknown host, authentication, no such database).
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| failed(sqlx::Error::PoolTimedOut))?
+            .map_err(failed)?;
+        if let Err(error) = probe.close().await {
+            tracing::debug!(%error, "closing the probe connection failed");
+        }
+        let connecting = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options);
+        // The acquire timeout bounds the first connection too; the outer timeout is a
+        // backstop should a handshake hang past it.
+        let pool = tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), connecting)
+            .await
+            .map_err(|_| failed(sqlx::Error::PoolTimedOut))?
+            .map_err(failed)?;
+        let store = Self {
+            pool,
+            schema: LIVE_SCHEMA,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the versioned migrations of `public` that have not run yet and creates the
+    /// projection tables of this store's schema if missing, all in one transaction under
+    /// an advisory lock, so concurrent starts neither race nor apply anything twice.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_schema_changes(&mut tx).await?;
+        // Plain `&str`s without arguments run as simple queries (several statements
+        // each). Not `sqlx::raw_sql`: its future is not `Send` for every lifetime, which
+        // would make `connect` unusable in `tokio::spawn`.
+        tx.execute(
+            "SET LOCAL search_path TO public;
+             CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    BIGINT PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+        for (version, name, sql) in MIGRATIONS {
+            let applied: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM public.schema_migrations WHERE version = $1",
+            )
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if applied.is_none() {
+                tracing::info!(version, name, "applying PostgreSQL migration");
+                tx.execute(*sql).await?;
+                sqlx::query("INSERT INTO public.schema_migrations (version, name) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        create_projection_tables(&mut tx, self.schema).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incident_in(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+    ) -> Result<Option<Incident>, StoreError> {
+        let state: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT state FROM {}.incidents WHERE id = $1",
+            self.schema
+        ))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+        state
+            .map(|json| decode(&format!("incident {id}"), &json))
+            .transpose()
+    }
+
+    async fn checkpoints_in(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<BTreeMap<Partition, Offset>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT log_partition, next_offset FROM {}.checkpoints",
+            self.schema
+        ))
+        .fetch_all(conn)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get::<i64, _>(0) as Partition,
+                    row.get::<i64, _>(1) as Offset,
+                )
+            })
+            .collect())
+    }
+}
+
+/// The error of a failed connection: names the server by its URL without the password.
+fn connect_failed(database_url: &str, error: sqlx::Error) -> StoreError {
+    let (kind, cause) = match error {
+        sqlx::Error::Io(error) => (error.kind(), error.to_string()),
+        sqlx::Error::PoolTimedOut => (
+            std::io::ErrorKind::TimedOut,
+            format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+        ),
+        error => (std::io::ErrorKind::Other, error.to_string()),
+    };
+    StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+        kind,
+        format!(
+            "cannot connect to PostgreSQL at {}: {cause}",
+            redacted(database_url)
+        ),
+    )))
+}
+
+/// Waits for, then holds until the transaction ends, the lock serializing schema changes.
+async fn lock_schema_changes(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Creates `schema` if missing and the projection tables in it. `schema` is one of the
+/// constants of this module, never input.
+async fn create_projection_tables(
+    conn: &mut PgConnection,
+    schema: &'static str,
+) -> Result<(), StoreError> {
+    for statement in [
+        format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+        format!("SET LOCAL search_path TO {schema}"),
+    ] {
+        sqlx::query(&statement).execute(&mut *conn).await?;
+    }
+    // A simple query: several statements (see `migrate`).
+    conn.execute(PROJECTIONS_DDL).await?;
+    Ok(())
+}
+
+/// `url` without its password (in the authority or as a `password` parameter), for
+/// messages and logs.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<a connection string that is not a URL>".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{user}@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|pair| {
+                    let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
+                    !key.eq_ignore_ascii_case("password")
+                })
+                .collect();
+            if kept.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|error| StoreError::Corrupt {
+        what: what.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> String {
+    // Projection types hold only maps, strings and numbers: serialization cannot fail.
+    serde_json::to_string(value).expect("projection rows serialize")
+}
+
+fn token_from_row(row: &PgRow) -> Result<TokenInfo, StoreError> {
+    let id: String = row.get("id");
+    let scopes: String = row.get("scopes");
+    Ok(TokenInfo {
+        id: Uuid::try_parse(&id).map_err(|error| StoreError::Corrupt {
+            what: format!("token {id}"),
+            message: error.to_string(),
+        })?,
+        name: row.get("name"),
+        scopes: Scope::parse_list(&scopes).map_err(|error| StoreError::Corrupt {
+            what: format!("token {id}"),
+            message: error.to_string(),
+        })?,
+        created_at: row.get("created_at"),
+        revoked_at: row.get("revoked_at"),
+    })
+}
+
+#[async_trait]
+impl ProjectionStore for PgStore {
+    async fn checkpoints(&self) -> Result<BTreeMap<Partition, Offset>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.checkpoints_in(&mut conn).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(streams = stream_keys.len()))]
+    async fn load(
+        &self,
+        stream_keys: &BTreeSet<String>,
+        incident_ids: &BTreeSet<Uuid>,
+    ) -> Result<Projection, StoreError> {
+        let schema = self.schema;
+        let mut conn = self.pool.acquire().await?;
+        let mut projection = Projection::default();
+        let mut wanted = incident_ids.clone();
+        if !stream_keys.is_empty() {
+            let keys: Vec<&str> = stream_keys.iter().map(String::as_str).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT stream_key, state FROM {schema}.streams WHERE stream_key = ANY($1)"
+            ))
+            .bind(&keys)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                let key: String = row.get(0);
+                let json: String = row.get(1);
+                let stream: StreamState = decode(&format!("stream {key}"), &json)?;
+                wanted.extend(stream.current_incident);
+                projection.streams.insert(key, stream);
+            }
+        }
+        if !wanted.is_empty() {
+            let ids: Vec<String> = wanted.iter().map(Uuid::to_string).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT id, state FROM {schema}.incidents WHERE id = ANY($1)"
+            ))
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                let id: String = row.get(0);
+                let json: String = row.get(1);
+                let incident: Incident = decode(&format!("incident {id}"), &json)?;
+                projection.incidents.insert(incident.id, incident);
+            }
+        }
+        Ok(projection)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self, projection))]
+    async fn commit(
+        &self,
+        projection: &Projection,
+        partition: Partition,
+        from: Offset,
+        to: Offset,
+    ) -> Result<(), StoreError> {
+        let schema = self.schema;
+        let mut tx = self.pool.begin().await?;
+        // Under READ COMMITTED a plain SELECT would let two commits from the same `from`
+        // both see it and both write. So the checkpoint row is locked first. A partition
+        // never committed has no row to lock: the 0 row is inserted first (a concurrent
+        // insert of the same key waits for this transaction, then finds the row and does
+        // nothing), so the lock always has a row to hold. A refused commit rolls the 0
+        // row back with everything else.
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.checkpoints (log_partition, next_offset) VALUES ($1, 0)
+             ON CONFLICT (log_partition) DO NOTHING"
+        ))
+        .bind(partition as i64)
+        .execute(&mut *tx)
+        .await?;
+        // FOR UPDATE waits for a concurrent holder and then reads the row as it committed.
+        let found: i64 = sqlx::query_scalar(&format!(
+            "SELECT next_offset FROM {schema}.checkpoints WHERE log_partition = $1 FOR UPDATE"
+        ))
+        .bind(partition as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let found = found as Offset;
+        if found != from {
+            if let Err(error) = tx.rollback().await {
+                // Nothing was committed either way; the connection is discarded.
+                tracing::warn!(%error, "rolling back a refused commit failed");
+            }
+            return Err(StoreError::CheckpointMoved {
+                partition,
+                expected: from,
+                found,
+            });
+        }
+        // Keys are unique and sorted (BTreeMap), so concurrent commits lock rows in one
+        // order.
+        if !projection.streams.is_empty() {
+            let (keys, states): (Vec<&str>, Vec<String>) = projection
+                .streams
+                .iter()
+                .map(|(key, stream)| (key.as_str(), encode(stream)))
+                .unzip();
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.streams (stream_key, state)
+                 SELECT * FROM UNNEST($1::text[], $2::text[])
+                 ON CONFLICT (stream_key) DO UPDATE SET state = EXCLUDED.state"
+            ))
+            .bind(&keys)
+            .bind(&states)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !projection.incidents.is_empty() {
+            let incidents: Vec<&Incident> = projection.incidents.values().collect();
+            let ids: Vec<String> = incidents.iter().map(|i| i.id.to_string()).collect();
+            let streams: Vec<&str> = incidents.iter().map(|i| i.stream_key.as_str()).collect();
+            let statuses: Vec<&str> = incidents.iter().map(|i| i.status.as_str()).collect();
+            let severities: Vec<&str> = incidents.iter().map(|i| i.severity.as_str()).collect();
+            let opened: Vec<i64> = incidents.iter().map(|i| opened_at_ns(i)).collect();
+            let states: Vec<String> = incidents.iter().map(|i| encode(*i)).collect();
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.incidents
+                     (id, stream_key, status, severity, opened_at_ns, state)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                                      $5::int8[], $6::text[])
+                 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+                     severity = EXCLUDED.severity, state = EXCLUDED.state"
+            ))
+            .bind(&ids)
+            .bind(&streams)
+            .bind(&statuses)
+            .bind(&severities)
+            .bind(&opened)
+            .bind(&states)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(&format!(
+            "UPDATE {schema}.checkpoints SET next_offset = $2 WHERE log_partition = $1"
+        ))
+        .bind(partition as i64)
+        .bind(to as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["checkpoints", "streams", "incidents"] {
+            sqlx::query(&format!("DELETE FROM {}.{table}", self.schema))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn begin_rebuild(&self) -> Result<SharedStore, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_schema_changes(&mut tx).await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE"))
+            .execute(&mut *tx)
+            .await?;
+        create_projection_tables(&mut tx, REBUILD_SCHEMA).await?;
+        tx.commit().await?;
+        Ok(Arc::new(Self {
+            pool: self.pool.clone(),
+            schema: REBUILD_SCHEMA,
+        }))
+    }
+
+    async fn finish_rebuild(&self) -> Result<(), StoreError> {
+        // DDL is transactional: readers see the old schema until the commit and the
+        // rebuilt one after it, never neither. Fails, changing nothing, without a rebuild
+        // schema to swap in.
+        let mut tx = self.pool.begin().await?;
+        lock_schema_changes(&mut tx).await?;
+        for statement in [
+            format!("DROP SCHEMA IF EXISTS {LIVE_SCHEMA} CASCADE"),
+            format!("ALTER SCHEMA {REBUILD_SCHEMA} RENAME TO {LIVE_SCHEMA}"),
+        ] {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.incident_in(&mut conn, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
+        let status_clause = match query.status {
+            StatusFilter::Open => "status <> 'resolved'",
+            StatusFilter::Resolved => "status = 'resolved'",
+            StatusFilter::All => "TRUE",
+        };
+        let limit = query.limit.max(1) as i64;
+        let schema = self.schema;
+        let rows: Vec<String> = match &query.cursor {
+            Some(cursor) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT state FROM {schema}.incidents
+                     WHERE {status_clause} AND (opened_at_ns, id) < ($1, $2)
+                     ORDER BY opened_at_ns DESC, id DESC LIMIT $3"
+                ))
+                .bind(cursor.opened_at_ns)
+                .bind(cursor.id.to_string())
+                .bind(limit + 1)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar(&format!(
+                    "SELECT state FROM {schema}.incidents WHERE {status_clause}
+                     ORDER BY opened_at_ns DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit + 1)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut incidents = rows
+            .iter()
+            .map(|json| decode("incident", json))
+            .collect::<Result<Vec<Incident>, _>>()?;
+        let next_cursor = if incidents.len() as i64 > limit {
+            incidents.truncate(limit as usize);
+            incidents.last().map(IncidentCursor::of)
+        } else {
+            None
+        };
+        Ok(IncidentPage {
+            incidents,
+            next_cursor,
+        })
+    }
+
+    async fn export(&self) -> Result<Export, StoreError> {
+        let schema = self.schema;
+        // One snapshot for all three tables, so the checkpoints cover exactly the rows.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let checkpoints = self.checkpoints_in(&mut tx).await?;
+        let mut streams = BTreeMap::new();
+        for row in sqlx::query(&format!("SELECT stream_key, state FROM {schema}.streams"))
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let key: String = row.get(0);
+            let state: String = row.get(1);
+            let stream: StreamState = decode(&format!("stream {key}"), &state)?;
+            streams.insert(key, stream);
+        }
+        let mut incidents = BTreeMap::new();
+        for state in
+            sqlx::query_scalar::<_, String>(&format!("SELECT state FROM {schema}.incidents"))
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            let incident: Incident = decode("incident", &state)?;
+            incidents.insert(incident.id, incident);
+        }
+        tx.commit().await?;
+        Ok(Export {
+            checkpoints,
+            streams,
+            incidents,
+        })
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        scopes: &BTreeSet<Scope>,
+        created_at: Timestamp,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(StoreError::InvalidToken(
+                "a token name must be 1 to 100 characters".into(),
+            ));
+        }
+        if scopes.is_empty() {
+            return Err(StoreError::InvalidToken(
+                "a token needs at least one scope (ingest, respond, read, manage, admin)".into(),
+            ));
+        }
+        let random_failed =
+            |error: getrandom::Error| StoreError::InvalidToken(format!("no randomness: {error}"));
+        let secret = new_secret().map_err(random_failed)?;
+        let info = TokenInfo {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            scopes: scopes.clone(),
+            created_at: created_at.to_string(),
+            revoked_at: None,
+        };
+        // No conflict target: any unique index, the partial one on live names included,
+        // turns a clash into "nothing inserted".
+        let inserted = sqlx::query(
+            "INSERT INTO public.tokens (id, name, scopes, token_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(info.id.to_string())
+        .bind(&info.name)
+        .bind(Scope::join(scopes))
+        .bind(hash_secret(&secret))
+        .bind(&info.created_at)
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::InvalidToken(format!(
+                "a token named {name:?} already exists; revoke it first or pick another name"
+            )));
+        }
+        Ok((info, secret))
+    }
+
+    async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, scopes, created_at, revoked_at FROM public.tokens
+             WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash_secret(secret))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        sqlx::query(
+            "SELECT id, name, scopes, created_at, revoked_at FROM public.tokens
+             ORDER BY name, created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(token_from_row)
+        .collect()
+    }
+
+    async fn revoke_token(&self, name: &str, revoked_at: Timestamp) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE public.tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+        )
+        .bind(revoked_at.to_string())
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn redacted_urls_keep_everything_but_the_password() {
+        for (url, shown) in [
+            (
+                "postgres://alice:s3cr%40t@db.example:5432/aftermath?sslmode=require",
+                "postgres://alice@db.example:5432/aftermath?sslmode=require",
+            ),
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/postgres",
+            ),
+            ("postgresql://bob:p@ss@host/db", "postgresql://bob@host/db"),
+            (
+                "postgres://host/db?user=x&password=hunter2&sslmode=disable",
+                "postgres://host/db?user=x&sslmode=disable",
+            ),
+            ("postgres://host/db?password=hunter2", "postgres://host/db"),
+            ("postgres://u:pw@host", "postgres://u@host"),
+            (
+                "host=db password=hunter2",
+                "<a connection string that is not a URL>",
+            ),
+        ] {
+            assert_eq!(redacted(url), shown, "{url}");
+        }
+    }
+}

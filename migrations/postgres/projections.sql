@@ -1,0 +1,40 @@
+-- Projection tables of the PostgreSQL store. Unqualified names: `PgStore` runs this file
+-- with `SET LOCAL search_path TO <schema>` after `CREATE SCHEMA IF NOT EXISTS <schema>`,
+-- once for the live schema `aftermath_projections` at startup and once for
+-- `aftermath_projections_rebuild` at the start of every rebuild.
+--
+-- No versioned migrations here, on purpose: every row below is derived from the event log
+-- and can always be rebuilt from offset 0. A changed shape reaches an existing database
+-- through `aftermath rebuild`, which creates these tables afresh in the rebuild schema,
+-- folds the log into them and swaps them in; `IF NOT EXISTS` never alters a live table.
+--
+-- Folded states are JSON stored as TEXT, not JSONB: JSONB reorders object keys and drops
+-- duplicates, and the canonical export must be byte-identical to the SQLite store's.
+
+-- Per log partition: the offset of the next fact to fold. Written in the same
+-- transaction as the rows it covers (exactly-once effect); `commit` locks this row.
+CREATE TABLE IF NOT EXISTS checkpoints (
+    log_partition BIGINT PRIMARY KEY,
+    next_offset   BIGINT NOT NULL
+);
+
+-- Fold state per stream (grouping key): current incident and folded fact ids.
+CREATE TABLE IF NOT EXISTS streams (
+    stream_key TEXT PRIMARY KEY,
+    state      TEXT NOT NULL
+);
+
+-- One row per incident: the folded state as canonical JSON, plus the columns queries
+-- filter and sort on. `id` is the hyphenated lowercase UUID; collation "C" makes its
+-- order byte order (= UUID order, as in SQLite) whatever the database's locale, which
+-- the newest-first listing and its cursors rely on.
+CREATE TABLE IF NOT EXISTS incidents (
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    stream_key   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    severity     TEXT NOT NULL,
+    opened_at_ns BIGINT NOT NULL,
+    state        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_newest_first ON incidents (opened_at_ns DESC, id DESC);
+CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents (status, opened_at_ns DESC, id DESC);
