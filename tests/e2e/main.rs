@@ -4,6 +4,7 @@
 mod alertmanager;
 mod errors;
 mod infra;
+mod kafka;
 mod process;
 mod read_api;
 mod responder;

@@ -106,6 +106,15 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_on(backend: Backend) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let (config, parts) = config_for(backend, data_dir.path()).await;
+    spawn_app_from(config, data_dir, parts).await
+}
+
+/// Starts an app with `config`, keeping `data_dir` and `parts` alive as long as it runs.
+pub async fn spawn_app_from(
+    config: Config,
+    data_dir: tempfile::TempDir,
+    parts: Option<(Broker, TestDatabase)>,
+) -> TestApp {
     let app = Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let store = app.store();

@@ -58,7 +58,7 @@ impl KafkaConfig {
 pub struct KafkaLog {
     config: KafkaConfig,
     partitions: Partition,
-    producer: FutureProducer,
+    producer: ProducerSlot,
     /// One assign-only consumer per partition, created on first read.
     readers: Arc<Mutex<BTreeMap<Partition, PartitionReader>>>,
     membership: Option<Membership>,
@@ -80,24 +80,7 @@ impl KafkaLog {
     #[tracing::instrument(level = "info", skip_all, fields(brokers = %config.brokers, topic = %config.topic))]
     pub async fn open(config: KafkaConfig) -> Result<Self, LogError> {
         let partitions = ensure_topic(&config).await?;
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &config.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set(
-                "message.timeout.ms",
-                config.append_timeout.as_millis().max(1).to_string(),
-            )
-            .set(
-                "queue.buffering.max.messages",
-                config.max_in_flight.max(1).to_string(),
-            )
-            // Java-compatible key hashing: the same stream key lands on the same
-            // partition whatever client wrote it.
-            .set("partitioner", "murmur2_random")
-            .create()
-            .map_err(|error| unavailable("cannot create the Kafka producer", error))?;
+        let producer = ProducerSlot::new(&config)?;
         let membership = match &config.group {
             Some(group) => Some(Membership::join(&config, group)?),
             None => None,
@@ -114,6 +97,89 @@ impl KafkaLog {
     pub fn topic(&self) -> &str {
         &self.config.topic
     }
+}
+
+/// The idempotent producer, replaced when the broker fences it. After delivery timeouts
+/// librdkafka re-initialises its producer id, and a broker that answers that with
+/// `ProducerFenced` would otherwise fail every later append; a fresh producer (a new
+/// producer id) recovers, and deterministic fact ids plus the fold's dedup make any fact
+/// that reached the log twice harmless.
+struct ProducerSlot {
+    current: std::sync::RwLock<(u64, FutureProducer)>,
+}
+
+impl ProducerSlot {
+    fn new(config: &KafkaConfig) -> Result<Self, LogError> {
+        Ok(Self {
+            current: std::sync::RwLock::new((0, create_producer(config)?)),
+        })
+    }
+
+    /// The producer in use and its generation.
+    fn get(&self) -> (u64, FutureProducer) {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (current.0, current.1.clone())
+    }
+
+    /// Replaces generation `failed` (unless another request already did).
+    fn replace(&self, failed: u64, config: &KafkaConfig) {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.0 != failed {
+            return;
+        }
+        match create_producer(config) {
+            Ok(producer) => {
+                tracing::warn!(
+                    generation = failed + 1,
+                    "replaced the fenced Kafka producer"
+                );
+                *current = (failed + 1, producer);
+            }
+            Err(error) => tracing::error!(%error, "cannot replace the Kafka producer"),
+        }
+    }
+}
+
+fn create_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set(
+            "message.timeout.ms",
+            config.append_timeout.as_millis().max(1).to_string(),
+        )
+        .set(
+            "queue.buffering.max.messages",
+            config.max_in_flight.max(1).to_string(),
+        )
+        // Java-compatible key hashing: the same stream key lands on the same partition
+        // whatever client wrote it.
+        .set("partitioner", "murmur2_random")
+        .create()
+        .map_err(|error| unavailable("cannot create the Kafka producer", error))
+}
+
+/// Errors after which this producer id is unusable.
+fn needs_new_producer(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::ProducerFenced
+                | Code::InvalidProducerEpoch
+                | Code::UnknownProducerId
+                | Code::OutOfOrderSequenceNumber
+                | Code::Fatal
+        )
+    )
 }
 
 /// Returns the topic's partition count, creating the topic if allowed.
@@ -201,13 +267,14 @@ impl EventLog for KafkaLog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(facts = facts.len()))]
     async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError> {
+        let (generation, producer) = self.producer.get();
         let mut deliveries = Vec::with_capacity(facts.len());
         for fact in facts {
             let payload = fact.to_json();
             let record = FutureRecord::to(&self.config.topic)
                 .key(fact.stream_key.as_bytes())
                 .payload(payload.as_bytes());
-            let delivery = self.producer.send_result(record).map_err(|(error, _)| {
+            let delivery = producer.send_result(record).map_err(|(error, _)| {
                 unavailable("the Kafka producer queue refused the fact", error)
             })?;
             deliveries.push(delivery);
@@ -227,7 +294,10 @@ impl EventLog for KafkaLog {
                     offset: delivery.offset as Offset,
                 }),
                 Err((error, _)) => {
-                    return Err(unavailable("Kafka did not acknowledge the fact", error))
+                    if needs_new_producer(&error) || producer.client().fatal_error().is_some() {
+                        self.producer.replace(generation, &self.config);
+                    }
+                    return Err(unavailable("Kafka did not acknowledge the fact", error));
                 }
             }
         }
@@ -250,24 +320,23 @@ impl EventLog for KafkaLog {
             let mut readers = readers
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if !readers.contains_key(&partition) {
-                let consumer: BaseConsumer = ClientConfig::new()
-                    .set("bootstrap.servers", &config.brokers)
-                    .set("group.id", "aftermath-reader")
-                    .set("enable.auto.commit", "false")
-                    .set("enable.auto.offset.store", "false")
-                    .set("auto.offset.reset", "earliest")
-                    .create()
-                    .map_err(|error| unavailable("cannot create a Kafka reader", error))?;
-                readers.insert(
-                    partition,
-                    PartitionReader {
+            let reader = match readers.entry(partition) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    let consumer: BaseConsumer = ClientConfig::new()
+                        .set("bootstrap.servers", &config.brokers)
+                        .set("group.id", "aftermath-reader")
+                        .set("enable.auto.commit", "false")
+                        .set("enable.auto.offset.store", "false")
+                        .set("auto.offset.reset", "earliest")
+                        .create()
+                        .map_err(|error| unavailable("cannot create a Kafka reader", error))?;
+                    entry.insert(PartitionReader {
                         consumer,
                         next: u64::MAX,
-                    },
-                );
-            }
-            let reader = readers.get_mut(&partition).expect("inserted above");
+                    })
+                }
+            };
             if reader.next != from {
                 let mut assignment = TopicPartitionList::new();
                 assignment
@@ -323,7 +392,7 @@ impl EventLog for KafkaLog {
 
     async fn end_offset(&self, partition: Partition) -> Result<Offset, LogError> {
         let timeout = self.config.append_timeout;
-        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        let (producer, topic) = (self.producer.get().1, self.config.topic.clone());
         let (_, high) = tokio::task::spawn_blocking(move || {
             producer
                 .client()
@@ -355,7 +424,7 @@ impl EventLog for KafkaLog {
 
     async fn ping(&self) -> Result<(), LogError> {
         let timeout = Duration::from_secs(2);
-        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        let (producer, topic) = (self.producer.get().1, self.config.topic.clone());
         tokio::task::spawn_blocking(move || producer.client().fetch_metadata(Some(&topic), timeout))
             .await
             .map_err(|error| unavailable("the Kafka metadata thread failed", error))?

@@ -10,7 +10,8 @@
 //! - `aftermath_projections.{checkpoints, streams, incidents}`: the live projections,
 //!   with the same columns as the SQLite store (`opened_at_ns BIGINT`, partitions and
 //!   offsets `BIGINT`). Folded states are JSON in `TEXT` columns, not `JSONB`: JSONB
-//!   reorders object keys, and the canonical export must be byte-identical to SQLite's.
+//!   reorders object keys, and a state row must stay the exact text SQLite holds, so that
+//!   both stores give byte-identical canonical exports.
 //!   These tables have no versioned migrations: they are derived from the log and can
 //!   always be rebuilt, so `migrations/postgres/projections.sql` is plain
 //!   `CREATE TABLE IF NOT EXISTS`, run in whichever schema it is creating.

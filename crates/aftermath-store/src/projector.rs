@@ -91,13 +91,27 @@ impl Projector {
         progress(done, total);
         for partition in 0..self.log.partitions() {
             let end = self.log.end_offset(partition).await?;
+            // A remote log may answer an empty read while it is still connecting: only
+            // many empty reads in a row mean it will not deliver what it claims to hold.
+            let mut empty_reads = 0;
             loop {
+                let position = self
+                    .positions
+                    .borrow()
+                    .get(&partition)
+                    .copied()
+                    .unwrap_or(0);
+                if position >= end {
+                    break;
+                }
                 let folded = self.project_batch(partition).await? as u64;
                 done += folded;
                 progress(done.min(total), total);
-                let position = self.positions.borrow().get(&partition).copied();
-                if folded == 0 || position >= Some(end) {
-                    break;
+                empty_reads = if folded == 0 { empty_reads + 1 } else { 0 };
+                if empty_reads > 100 {
+                    return Err(StoreError::Log(aftermath_log::LogError::Unavailable(format!(
+                        "partition {partition} ends at offset {end} but delivers nothing after {position}"
+                    ))));
                 }
             }
         }

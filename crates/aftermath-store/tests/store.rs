@@ -78,8 +78,7 @@ struct PgBackend {
     /// A database of the server to create and drop the test databases from.
     admin_url: String,
     prefix: String,
-    /// Store name to database name; recorded before the database is created, so that a
-    /// half-done creation is still cleaned up.
+    /// Store name to database name, for every database created so far.
     databases: Mutex<BTreeMap<String, String>>,
 }
 
@@ -99,26 +98,32 @@ impl PgBackend {
 
     /// The URL of the database of store `name`, creating the database the first time.
     async fn database_url(&self, name: &str) -> String {
-        let (database, new) = {
-            let mut databases = self.databases.lock().expect("databases lock");
-            let count = databases.len();
-            match databases.get(name) {
-                Some(database) => (database.clone(), false),
-                None => {
-                    let database = format!("{}_{count}", self.prefix);
-                    databases.insert(name.to_owned(), database.clone());
-                    (database, true)
-                }
+        let known = self
+            .databases
+            .lock()
+            .expect("databases lock")
+            .get(name)
+            .cloned();
+        let database = match known {
+            Some(database) => database,
+            None => {
+                let count = self.databases.lock().expect("databases lock").len();
+                let database = format!("{}_{count}", self.prefix);
+                let mut admin = admin_connection(&self.admin_url).await;
+                admin
+                    .execute(&*format!("CREATE DATABASE {database}"))
+                    .await
+                    .unwrap_or_else(|error| {
+                        panic!("cannot create test database {database}: {error}")
+                    });
+                admin.close().await.ok();
+                self.databases
+                    .lock()
+                    .expect("databases lock")
+                    .insert(name.to_owned(), database.clone());
+                database
             }
         };
-        if new {
-            let mut admin = admin_connection(&self.admin_url).await;
-            admin
-                .execute(&*format!("CREATE DATABASE {database}"))
-                .await
-                .unwrap_or_else(|error| panic!("cannot create test database {database}: {error}"));
-            admin.close().await.ok();
-        }
         with_database(&self.admin_url, &database)
     }
 }
@@ -946,49 +951,63 @@ mod contract {
     ) {
         for round in 0..20u64 {
             let partition = round as u32;
-            let barrier = Arc::new(tokio::sync::Barrier::new(2));
-            let mut tasks = Vec::new();
-            for contender in 0..2u64 {
-                let store = store.clone();
-                let barrier = barrier.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut projection = Projection::default();
-                    projection
-                        .streams
-                        .insert(format!("race:{round}:{contender}"), Default::default());
-                    barrier.wait().await;
-                    store.commit(&projection, partition, 0, 1 + contender).await
-                }));
-            }
-            let mut outcomes = Vec::new();
-            for task in tasks {
-                outcomes.push(task.await.expect("commit task"));
-            }
-            let won: Vec<u64> = (0..2).filter(|c| outcomes[*c as usize].is_ok()).collect();
-            assert_eq!(won.len(), 1, "round {round}: one commit wins: {outcomes:?}");
-            let (winner, loser) = (won[0], 1 - won[0]);
+            // First from a partition never committed (no checkpoint row yet), then from
+            // the checkpoint the first race left (a row to contend for).
+            let mut from = 0;
+            for stage in ["first", "again"] {
+                let barrier = Arc::new(tokio::sync::Barrier::new(2));
+                let mut tasks = Vec::new();
+                for contender in 0..2u64 {
+                    let store = store.clone();
+                    let barrier = barrier.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut projection = Projection::default();
+                        projection.streams.insert(
+                            format!("race:{round}:{stage}:{contender}"),
+                            Default::default(),
+                        );
+                        barrier.wait().await;
+                        store
+                            .commit(&projection, partition, from, from + 1 + contender)
+                            .await
+                    }));
+                }
+                let mut outcomes = Vec::new();
+                for task in tasks {
+                    outcomes.push(task.await.expect("commit task"));
+                }
+                let won: Vec<u64> = (0..2).filter(|c| outcomes[*c as usize].is_ok()).collect();
+                assert_eq!(
+                    won.len(),
+                    1,
+                    "round {round} {stage}: one commit wins: {outcomes:?}"
+                );
+                let (winner, loser) = (won[0], 1 - won[0]);
+                let moved_to = from + 1 + winner;
 
-            // Whatever the loser was told, it wrote nothing and the checkpoint moved once.
-            let export = store.export().await.unwrap();
-            assert_eq!(export.checkpoints.get(&partition), Some(&(1 + winner)));
-            assert!(export
-                .streams
-                .contains_key(&format!("race:{round}:{winner}")));
-            assert!(!export
-                .streams
-                .contains_key(&format!("race:{round}:{loser}")));
+                // Whatever the loser was told, it wrote nothing and the checkpoint moved
+                // once.
+                let export = store.export().await.unwrap();
+                assert_eq!(export.checkpoints.get(&partition), Some(&moved_to));
+                assert!(export
+                    .streams
+                    .contains_key(&format!("race:{round}:{stage}:{winner}")));
+                assert!(!export
+                    .streams
+                    .contains_key(&format!("race:{round}:{stage}:{loser}")));
 
-            match &outcomes[loser as usize] {
-                Err(StoreError::CheckpointMoved {
-                    partition: p,
-                    expected: 0,
-                    found,
-                }) if *p == partition && *found == 1 + winner => {}
-                other => panic!(
-                    "round {round}: the losing commit must fail with CheckpointMoved \
-                     (from 0, found {}), got {other:?}",
-                    1 + winner
-                ),
+                match &outcomes[loser as usize] {
+                    Err(StoreError::CheckpointMoved {
+                        partition: p,
+                        expected,
+                        found,
+                    }) if *p == partition && *expected == from && *found == moved_to => {}
+                    other => panic!(
+                        "round {round} {stage}: the losing commit must fail with \
+                         CheckpointMoved (from {from}, found {moved_to}), got {other:?}"
+                    ),
+                }
+                from = moved_to;
             }
         }
     }
@@ -1461,5 +1480,25 @@ mod postgres_only {
             "{error}"
         );
         assert!(!error.contains("hunter2"), "{error}");
+        assert!(error.contains("refused"), "the cause is named: {error}");
+    }
+
+    /// The canonical export is the same bytes as the SQLite store's: states are stored as
+    /// the JSON text the store was given, never re-encoded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exports_are_byte_identical_to_sqlite() {
+        let fixture = fixture_log().await;
+        let log = &fixture.log;
+        let sqlite_backend = SqliteBackend::new();
+        let sqlite = sqlite_backend.open("projections").await;
+        let postgres_backend = PgBackend::new();
+        let postgres = postgres_backend.open("projections").await;
+        assert_eq!(catch_up(log, &sqlite, 3).await, log.end().await);
+        assert_eq!(catch_up(log, &postgres, 7).await, log.end().await);
+        let (sqlite, postgres) = (canonical(&sqlite).await, canonical(&postgres).await);
+        assert!(
+            sqlite == postgres,
+            "PostgreSQL exports other bytes than SQLite:\n{postgres}\n---\n{sqlite}"
+        );
     }
 }
