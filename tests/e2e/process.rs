@@ -76,6 +76,7 @@ impl Drop for Server {
     }
 }
 
+/// (log end, lag), summed over every partition.
 async fn lag(http: &reqwest::Client, base: &str, token: &str) -> (u64, u64) {
     let status: serde_json::Value = http
         .get(format!("{base}/v1/status"))
@@ -86,11 +87,13 @@ async fn lag(http: &reqwest::Client, base: &str, token: &str) -> (u64, u64) {
         .json()
         .await
         .unwrap();
-    let partition = &status["partitions"]["0"];
-    (
-        partition["log_end"].as_u64().unwrap(),
-        partition["lag"].as_u64().unwrap(),
-    )
+    let partitions = status["partitions"].as_object().unwrap().values();
+    partitions.fold((0, 0), |(end, lag), partition| {
+        (
+            end + partition["log_end"].as_u64().unwrap(),
+            lag + partition["lag"].as_u64().unwrap(),
+        )
+    })
 }
 
 /// Notification `n` of the load: 40 groups, each firing then resolving.
@@ -283,4 +286,153 @@ fn demo_runs_a_whole_incident_and_prints_its_postmortem() {
         output.contains("# Post-Mortem: High HTTP 5xx error rate on checkout"),
         "{output}"
     );
+}
+
+/// Runs `aftermath` with the Kafka + PostgreSQL environment and returns its output.
+fn aftermath_on(env: &[(&str, String)], args: &[&str]) -> Output {
+    let mut command = Command::new(BINARY);
+    command.args(args).env("AFTERMATH_LOG", "warn");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("aftermath runs")
+}
+
+/// A process of one role, killed (-9) on drop.
+struct Role {
+    child: Child,
+    base: String,
+}
+
+impl Role {
+    async fn start(role: &str, env: &[(&str, String)], http: &reqwest::Client) -> Self {
+        let port = free_port();
+        let mut command = Command::new(BINARY);
+        command
+            .args([role, "--listen", &format!("127.0.0.1:{port}")])
+            .env("AFTERMATH_LOG", "warn")
+            .stdout(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("aftermath starts");
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..500 {
+            if let Ok(reply) = http.get(format!("{base}/readyz")).send().await {
+                if reply.status().is_success() {
+                    return Self { child, base };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aftermath {role} did not become ready on {base}");
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_projectors_share_the_partitions_and_a_killed_one_loses_nothing() {
+    let broker = crate::infra::Broker::start().await;
+    let database = crate::infra::TestDatabase::create().await;
+    let topic = crate::infra::Broker::fresh_topic();
+    let env = vec![
+        ("AFTERMATH_KAFKA_BROKERS", broker.bootstrap.clone()),
+        ("AFTERMATH_KAFKA_TOPIC", topic.clone()),
+        ("AFTERMATH_KAFKA_PARTITIONS", "4".to_owned()),
+        ("AFTERMATH_KAFKA_GROUP", format!("{topic}-projectors")),
+        ("AFTERMATH_DATABASE_URL", database.url.clone()),
+    ];
+    let migrated = aftermath_on(&env, &["migrate"]);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let token = stdout(&aftermath_on(
+        &env,
+        &[
+            "token",
+            "create",
+            "--name",
+            "loadgen",
+            "--scopes",
+            "ingest,read",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    let http = reqwest::Client::new();
+    let mut api_env = env.clone();
+    api_env.push(("AFTERMATH_KAFKA_CREATE_TOPIC", "true".to_owned()));
+    let api = Role::start("api", &api_env, &http).await;
+    let first = Role::start("project", &env, &http).await;
+    let second = Role::start("project", &env, &http).await;
+
+    let send = |range: std::ops::Range<usize>| {
+        let (http, base, token) = (http.clone(), api.base.clone(), token.clone());
+        async move {
+            for n in range {
+                let reply = http
+                    .post(format!("{base}/v1/ingest/alertmanager"))
+                    .bearer_auth(&token)
+                    .body(notification(n))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    reply.status().as_u16(),
+                    202,
+                    "{}",
+                    reply.text().await.unwrap()
+                );
+            }
+        }
+    };
+    send(0..60).await;
+    // One projector dies mid-stream; the group hands its partitions to the other.
+    drop(first);
+    send(60..120).await;
+
+    let mut caught_up = false;
+    for _ in 0..1500 {
+        let (_, lag) = lag(&http, &api.base, &token).await;
+        if lag == 0 {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert!(
+        caught_up,
+        "the surviving projector did not take over the partitions"
+    );
+    drop(second);
+
+    let live = stdout(&aftermath_on(&env, &["export"]));
+    let exported: serde_json::Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(
+        exported["incidents"].as_object().unwrap().len(),
+        40,
+        "one incident per group"
+    );
+    let rebuild = aftermath_on(&env, &["rebuild"]);
+    assert!(
+        rebuild.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuild.stderr)
+    );
+    let rebuilt = stdout(&aftermath_on(&env, &["export"]));
+    assert_eq!(
+        live, rebuilt,
+        "projections built by two projectors differ from a rebuild"
+    );
+    drop(api);
 }

@@ -2,6 +2,7 @@
 //! server, and the commands behind the CLI. `main.rs` only parses arguments.
 
 mod demo;
+pub mod loadgen;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -131,6 +131,27 @@ enum Command {
     },
     /// Run a whole incident on a throw-away instance and print its timeline and post-mortem.
     Demo,
+    /// Send Alertmanager notifications to a running instance and measure throughput.
+    Loadgen {
+        /// Base URL of the instance.
+        #[arg(long, default_value = "http://127.0.0.1:7700")]
+        url: String,
+        /// A token with the ingest and read scopes.
+        #[arg(long, env = "AFTERMATH_TOKEN")]
+        token: String,
+        /// Notifications to send.
+        #[arg(long, default_value_t = 10_000)]
+        notifications: u64,
+        /// Alerts in each notification (one fact each, plus one for the notification).
+        #[arg(long, default_value_t = 1)]
+        alerts: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: u64,
+        /// Distinct groups (incidents) the notifications are spread over.
+        #[arg(long, default_value_t = 1000)]
+        groups: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -220,6 +241,28 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let json = aftermath::export(&backends.backends()).await?;
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{json}")?;
+            Ok(())
+        }
+        Command::Loadgen {
+            url,
+            token,
+            notifications,
+            alerts,
+            concurrency,
+            groups,
+        } => {
+            let plan = aftermath::loadgen::LoadPlan {
+                base_url: url.trim_end_matches('/').to_owned(),
+                token,
+                notifications,
+                alerts_per_notification: alerts,
+                concurrency,
+                groups,
+            };
+            let bar = indicatif::ProgressBar::new(notifications);
+            let report = aftermath::loadgen::run(plan, |sent| bar.set_position(sent)).await?;
+            bar.finish_and_clear();
+            println!("{}", report.summary());
             Ok(())
         }
         Command::Demo => {
