@@ -205,3 +205,23 @@ async fn the_same_facts_export_identically_on_both_backends() {
     assert!(embedded.contains("\"incidents\""));
     assert_eq!(embedded, on_kafka);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_topic_is_an_error_unless_creation_is_asked_for() {
+    let broker = Broker::start().await;
+    let config = KafkaConfig::new(&broker.bootstrap, Broker::fresh_topic());
+    let error = match KafkaLog::open(config.clone()).await {
+        Ok(_) => panic!("opened a topic that does not exist"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("does not exist") && error.contains("--kafka-create-topic"),
+        "{error}"
+    );
+
+    let mut creating = config;
+    creating.create_topic = true;
+    creating.partitions = 3;
+    let log = KafkaLog::open(creating).await.unwrap();
+    assert_eq!(aftermath_log::EventLog::partitions(&log), 3);
+}

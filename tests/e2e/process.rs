@@ -96,6 +96,18 @@ async fn lag(http: &reqwest::Client, base: &str, token: &str) -> (u64, u64) {
     })
 }
 
+/// Waits (bounded) until the projections hold every fact on the log.
+async fn wait_for_zero_lag(http: &reqwest::Client, base: &str, token: &str) {
+    // A dead group member keeps its partitions until its session times out (10 s).
+    for _ in 0..1500 {
+        if lag(http, base, token).await.1 == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    panic!("the projectors did not catch up with the log");
+}
+
 /// Notification `n` of the load: 40 groups, each firing then resolving.
 fn notification(n: usize) -> String {
     let group = n % 40;
@@ -369,6 +381,19 @@ async fn two_projectors_share_the_partitions_and_a_killed_one_loses_nothing() {
     ))
     .trim()
     .to_owned();
+    let responder = stdout(&aftermath_on(
+        &env,
+        &[
+            "token",
+            "create",
+            "--name",
+            "alice",
+            "--scopes",
+            "respond,read",
+        ],
+    ))
+    .trim()
+    .to_owned();
     let http = reqwest::Client::new();
     let mut api_env = env.clone();
     api_env.push(("AFTERMATH_KAFKA_CREATE_TOPIC", "true".to_owned()));
@@ -397,23 +422,37 @@ async fn two_projectors_share_the_partitions_and_a_killed_one_loses_nothing() {
         }
     };
     send(0..60).await;
+    wait_for_zero_lag(&http, &api.base, &token).await;
+
+    // Read-your-writes through an API-only process: it watches the checkpoints the
+    // projectors commit, and answers with the acknowledged incident.
+    let incidents: serde_json::Value = http
+        .get(format!("{}/v1/incidents?limit=1", api.base))
+        .bearer_auth(&responder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = incidents["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let ack = http
+        .post(format!("{}/v1/incidents/{id}/ack", api.base))
+        .bearer_auth(&responder)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status().as_u16(), 200);
+    let ack: serde_json::Value = ack.json().await.unwrap();
+    assert_eq!(ack["projected"], true, "{ack}");
+    assert_eq!(ack["incident"]["status"], "acknowledged", "{ack}");
+
     // One projector dies mid-stream; the group hands its partitions to the other.
     drop(first);
     send(60..120).await;
 
-    let mut caught_up = false;
-    for _ in 0..1500 {
-        let (_, lag) = lag(&http, &api.base, &token).await;
-        if lag == 0 {
-            caught_up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-    assert!(
-        caught_up,
-        "the surviving projector did not take over the partitions"
-    );
+    wait_for_zero_lag(&http, &api.base, &token).await;
     drop(second);
 
     let live = stdout(&aftermath_on(&env, &["export"]));

@@ -53,6 +53,9 @@ struct BackendArgs {
     /// answers 503 (senders retry).
     #[arg(long, env = "AFTERMATH_APPEND_TIMEOUT_MS", default_value_t = 5000)]
     append_timeout_ms: u64,
+    /// Facts the Kafka producer may hold unacknowledged; beyond it ingest answers 503.
+    #[arg(long, env = "AFTERMATH_KAFKA_MAX_IN_FLIGHT", default_value_t = 100_000)]
+    kafka_max_in_flight: usize,
     /// Projection database: postgres://user@host/db, or sqlite://PATH.
     #[arg(long, env = "AFTERMATH_DATABASE_URL")]
     database_url: Option<String>,
@@ -66,6 +69,7 @@ impl BackendArgs {
             kafka.replication = self.kafka_replication;
             kafka.create_topic = self.kafka_create_topic;
             kafka.append_timeout = Duration::from_millis(self.append_timeout_ms.max(1));
+            kafka.max_in_flight = self.kafka_max_in_flight.max(1);
             kafka.group = Some(self.kafka_group.clone());
             kafka
         });
