@@ -98,7 +98,8 @@ async fn lag(http: &reqwest::Client, base: &str, token: &str) -> (u64, u64) {
 
 /// Waits (bounded) until the projections hold every fact on the log.
 async fn wait_for_zero_lag(http: &reqwest::Client, base: &str, token: &str) {
-    // A dead group member keeps its partitions until its session times out (10 s).
+    // A dead group member keeps its partitions until the group expires it, or until a
+    // live projector sees them stand still and takes them over (20 s).
     for _ in 0..1500 {
         if lag(http, base, token).await.1 == 0 {
             return;
@@ -400,6 +401,36 @@ async fn two_projectors_share_the_partitions_and_a_killed_one_loses_nothing() {
     let api = Role::start("api", &api_env, &http).await;
     let first = Role::start("project", &env, &http).await;
     let second = Role::start("project", &env, &http).await;
+    // Wait for the group to settle: both members own a share, together all four.
+    let mut settled = false;
+    for _ in 0..1000 {
+        let mut all = Vec::new();
+        let mut shares = 0;
+        for projector in [&first, &second] {
+            let ready: serde_json::Value = http
+                .get(format!("{}/readyz", projector.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let owned: Vec<u64> =
+                serde_json::from_value(ready["owned_partitions"].clone()).unwrap();
+            shares += usize::from(!owned.is_empty());
+            all.extend(owned);
+        }
+        all.sort();
+        if shares == 2 && all == [0, 1, 2, 3] {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        settled,
+        "the two projectors never shared the four partitions"
+    );
 
     let send = |range: std::ops::Range<usize>| {
         let (http, base, token) = (http.clone(), api.base.clone(), token.clone());

@@ -90,7 +90,14 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
         .checkpoints()
         .await
         .map_err(|error| ApiError::internal("reaching the projection store", error))?;
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    // A projector also says which partitions it folds (its consumer-group share).
+    let owned = match state.projected {
+        Some(_) => Some(state.log.owned_partitions().await),
+        None => None,
+    };
+    Ok(Json(
+        serde_json::json!({"status": "ready", "owned_partitions": owned}),
+    ))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

@@ -488,8 +488,12 @@ impl Membership {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            // A dead member's partitions move after the session times out; the rebalance
+            // that follows waits at most max.poll.interval.ms for members to rejoin. This
+            // member polls every 100 ms, so both can be short.
+            .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
+            .set("max.poll.interval.ms", "10000")
             .create_with_context(MembershipContext {
                 owned: owned.clone(),
             })

@@ -3,13 +3,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aftermath_core::Projection;
 use aftermath_log::{Offset, Partition, SharedLog};
 use tokio::sync::watch;
 
 use crate::{SharedStore, StoreError};
+
+/// See [`Projector::with_takeover_after`].
+pub const DEFAULT_TAKEOVER_AFTER: Duration = Duration::from_secs(20);
+const STALL_SCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the projector remembers about partitions owned elsewhere.
+#[derive(Default)]
+struct StallWatch {
+    /// Per partition: the checkpoint last seen and since when it has not moved.
+    since: BTreeMap<Partition, (Offset, Instant)>,
+    stalled: Vec<Partition>,
+    scanned: Option<Instant>,
+}
 
 /// Next offset to fold, per partition, as last committed by this projector.
 pub type ProjectorPositions = BTreeMap<Partition, Offset>;
@@ -19,6 +32,9 @@ pub struct Projector {
     log: SharedLog,
     store: SharedStore,
     batch_size: usize,
+    /// Fold a partition owned elsewhere once its checkpoint has stood still this long
+    /// while the log holds more (`None`: never).
+    takeover_after: Option<Duration>,
     positions: watch::Sender<ProjectorPositions>,
 }
 
@@ -28,8 +44,16 @@ impl Projector {
             log,
             store,
             batch_size: batch_size.max(1),
+            takeover_after: Some(DEFAULT_TAKEOVER_AFTER),
             positions: watch::Sender::new(ProjectorPositions::new()),
         }
+    }
+
+    /// How long a partition owned elsewhere may stand still before this projector folds
+    /// it too (`None`: never).
+    pub fn with_takeover_after(mut self, takeover_after: Option<Duration>) -> Self {
+        self.takeover_after = takeover_after;
+        self
     }
 
     /// Follows the committed positions, e.g. to answer a request once its fact is folded.
@@ -118,15 +142,76 @@ impl Projector {
         Ok(done)
     }
 
+    /// Partitions nobody here owns whose checkpoint has not moved for `takeover_after`
+    /// while the log holds more: their owner is gone and the group has not noticed (a
+    /// coordinator that does not expire dead members, as seen with tansu 0.6). Folding
+    /// them here is safe because commits compare-and-set the checkpoint; it only costs
+    /// wasted work if the owner was merely slow.
+    async fn stalled_partitions(
+        &self,
+        owned: &[Partition],
+        watch: &mut StallWatch,
+    ) -> Vec<Partition> {
+        let Some(takeover_after) = self.takeover_after else {
+            return Vec::new();
+        };
+        if watch
+            .scanned
+            .is_some_and(|at| at.elapsed() < STALL_SCAN_INTERVAL)
+        {
+            return watch.stalled.clone();
+        }
+        watch.scanned = Some(Instant::now());
+        let Ok(checkpoints) = self.store.checkpoints().await else {
+            return watch.stalled.clone();
+        };
+        let taken_over = std::mem::take(&mut watch.stalled);
+        for partition in (0..self.log.partitions()).filter(|p| !owned.contains(p)) {
+            let Ok(end) = self.log.end_offset(partition).await else {
+                continue;
+            };
+            let checkpoint = checkpoints.get(&partition).copied().unwrap_or(0);
+            if checkpoint >= end {
+                watch.since.remove(&partition);
+                continue;
+            }
+            // Once taken over, a partition stays here until it has caught up.
+            if taken_over.contains(&partition) {
+                watch.stalled.push(partition);
+                continue;
+            }
+            let since = match watch.since.get(&partition) {
+                Some((seen, since)) if *seen == checkpoint => *since,
+                _ => {
+                    watch.since.insert(partition, (checkpoint, Instant::now()));
+                    continue;
+                }
+            };
+            if since.elapsed() >= takeover_after {
+                tracing::warn!(
+                    partition,
+                    checkpoint,
+                    end,
+                    "partition owned elsewhere has not moved; folding it here"
+                );
+                watch.stalled.push(partition);
+            }
+        }
+        watch.stalled.clone()
+    }
+
     /// Follows the log until `shutdown` resolves. Errors are logged and retried with
     /// backoff: the checkpoint makes a retried batch safe.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
+        let mut stalls = StallWatch::default();
         loop {
             let mut folded_any = false;
             let mut failed = false;
-            for partition in self.log.owned_partitions().await {
+            let mut partitions = self.log.owned_partitions().await;
+            partitions.extend(self.stalled_partitions(&partitions, &mut stalls).await);
+            for partition in partitions {
                 match self.project_batch(partition).await {
                     Ok(folded) => folded_any |= folded > 0,
                     Err(StoreError::CheckpointMoved { .. }) => {
