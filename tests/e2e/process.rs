@@ -2,7 +2,6 @@
 //! demo commands.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -34,46 +33,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(data_dir: &Path, http: &reqwest::Client) -> Self {
-        let port = free_port();
-        let mut child = Command::new(BINARY)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("AFTERMATH_DATA_DIR", data_dir)
-            .env("AFTERMATH_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("aftermath serve starts");
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..500 {
-            if let Ok(reply) = http.get(format!("{base}/healthz")).send().await {
-                if reply.status().is_success() {
-                    return Self { child, base };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("aftermath serve did not come up on {base}");
-    }
-
-    /// kill -9: no graceful shutdown, no flush.
-    fn kill(self) {}
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// (log end, lag), summed over every partition.
@@ -136,7 +95,8 @@ async fn a_killed_server_loses_no_accepted_fact_and_a_rebuild_matches_byte_for_b
     .trim()
     .to_owned();
     let http = reqwest::Client::new();
-    let server = Server::start(dir.path(), &http).await;
+    let data_env = [("AFTERMATH_DATA_DIR", data.to_owned())];
+    let server = Role::start("serve", &data_env, &http).await;
 
     // Send notifications concurrently and kill the server while they are in flight.
     let mut accepted_facts = 0u64;
@@ -177,7 +137,7 @@ async fn a_killed_server_loses_no_accepted_fact_and_a_rebuild_matches_byte_for_b
     assert!(accepted_facts > 0);
 
     // Restart: every fact answered 2xx is on the log, and the projector catches up.
-    let server = Server::start(dir.path(), &http).await;
+    let server = Role::start("serve", &data_env, &http).await;
     let mut caught_up = false;
     for _ in 0..500 {
         let (log_end, lag) = lag(&http, &server.base, &token).await;
@@ -318,6 +278,9 @@ struct Role {
 }
 
 impl Role {
+    /// kill -9 (through Drop): no graceful shutdown, no flush.
+    fn kill(self) {}
+
     async fn start(role: &str, env: &[(&str, String)], http: &reqwest::Client) -> Self {
         let port = free_port();
         let mut command = Command::new(BINARY);

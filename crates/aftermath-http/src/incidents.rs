@@ -319,13 +319,10 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let incident = load_incident(&state, &id).await?;
-    Ok(Json(
-        serde_json::to_value(IncidentDetail::of(&incident))
-            .map_err(|error| ApiError::internal("rendering the incident", error))?,
-    ))
+    Ok(Json(IncidentDetail::of(&incident)).into_response())
 }
 
 /// `GET /v1/incidents/{id}/timeline`
@@ -333,13 +330,10 @@ pub(crate) async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let incident = load_incident(&state, &id).await?;
-    Ok(Json(
-        serde_json::to_value(TimelineView::of(&incident))
-            .map_err(|error| ApiError::internal("rendering the timeline", error))?,
-    ))
+    Ok(Json(TimelineView::of(&incident)).into_response())
 }
 
 /// `GET /v1/incidents/{id}/postmortem`: the Markdown draft.

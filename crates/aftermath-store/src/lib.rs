@@ -7,6 +7,7 @@
 
 mod postgres;
 mod projector;
+mod rows;
 mod sqlite;
 mod tokens;
 

@@ -39,7 +39,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::tokens::{hash_secret, new_secret};
+use crate::rows::{decode, encode, NewToken, TokenColumns};
+use crate::tokens::hash_secret;
 use crate::{
     opened_at_ns, Export, IncidentCursor, IncidentPage, IncidentQuery, ProjectionStore, Scope,
     SharedStore, StatusFilter, StoreError, TokenInfo,
@@ -275,34 +276,15 @@ fn redacted(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|error| StoreError::Corrupt {
-        what: what.to_owned(),
-        message: error.to_string(),
-    })
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> String {
-    // Projection types hold only maps, strings and numbers: serialization cannot fail.
-    serde_json::to_string(value).expect("projection rows serialize")
-}
-
 fn token_from_row(row: &PgRow) -> Result<TokenInfo, StoreError> {
-    let id: String = row.get("id");
-    let scopes: String = row.get("scopes");
-    Ok(TokenInfo {
-        id: Uuid::try_parse(&id).map_err(|error| StoreError::Corrupt {
-            what: format!("token {id}"),
-            message: error.to_string(),
-        })?,
+    TokenColumns {
+        id: row.get("id"),
         name: row.get("name"),
-        scopes: Scope::parse_list(&scopes).map_err(|error| StoreError::Corrupt {
-            what: format!("token {id}"),
-            message: error.to_string(),
-        })?,
+        scopes: row.get("scopes"),
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
-    })
+    }
+    .into_token()
 }
 
 #[async_trait]
@@ -587,27 +569,7 @@ impl ProjectionStore for PgStore {
         scopes: &BTreeSet<Scope>,
         created_at: Timestamp,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 100 {
-            return Err(StoreError::InvalidToken(
-                "a token name must be 1 to 100 characters".into(),
-            ));
-        }
-        if scopes.is_empty() {
-            return Err(StoreError::InvalidToken(
-                "a token needs at least one scope (ingest, respond, read, manage, admin)".into(),
-            ));
-        }
-        let random_failed =
-            |error: getrandom::Error| StoreError::InvalidToken(format!("no randomness: {error}"));
-        let secret = new_secret().map_err(random_failed)?;
-        let info = TokenInfo {
-            id: Uuid::new_v4(),
-            name: name.to_owned(),
-            scopes: scopes.clone(),
-            created_at: created_at.to_string(),
-            revoked_at: None,
-        };
+        let token = NewToken::prepare(name, scopes, created_at)?;
         // No conflict target: any unique index, the partial one on live names included,
         // turns a clash into "nothing inserted".
         let inserted = sqlx::query(
@@ -615,19 +577,17 @@ impl ProjectionStore for PgStore {
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT DO NOTHING",
         )
-        .bind(info.id.to_string())
-        .bind(&info.name)
+        .bind(token.info.id.to_string())
+        .bind(&token.info.name)
         .bind(Scope::join(scopes))
-        .bind(hash_secret(&secret))
-        .bind(&info.created_at)
+        .bind(&token.hash)
+        .bind(&token.info.created_at)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(StoreError::InvalidToken(format!(
-                "a token named {name:?} already exists; revoke it first or pick another name"
-            )));
+            return Err(token.name_taken());
         }
-        Ok((info, secret))
+        Ok((token.info, token.secret))
     }
 
     async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {

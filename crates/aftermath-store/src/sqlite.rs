@@ -12,7 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use crate::tokens::{hash_secret, new_secret};
+use crate::rows::{decode, encode, NewToken, TokenColumns};
+use crate::tokens::hash_secret;
 use crate::{
     opened_at_ns, Export, IncidentCursor, IncidentPage, IncidentQuery, ProjectionStore, Scope,
     StatusFilter, StoreError, TokenInfo,
@@ -77,18 +78,6 @@ impl SqliteStore {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|error| StoreError::Corrupt {
-        what: what.to_owned(),
-        message: error.to_string(),
-    })
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> String {
-    // Projection types hold only maps, strings and numbers: serialization cannot fail.
-    serde_json::to_string(value).expect("projection rows serialize")
-}
-
 async fn incident_in(
     conn: &mut SqliteConnection,
     id: Uuid,
@@ -103,21 +92,14 @@ async fn incident_in(
 }
 
 fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError> {
-    let id: String = row.get("id");
-    let scopes: String = row.get("scopes");
-    Ok(TokenInfo {
-        id: Uuid::try_parse(&id).map_err(|error| StoreError::Corrupt {
-            what: format!("token {id}"),
-            message: error.to_string(),
-        })?,
+    TokenColumns {
+        id: row.get("id"),
         name: row.get("name"),
-        scopes: Scope::parse_list(&scopes).map_err(|error| StoreError::Corrupt {
-            what: format!("token {id}"),
-            message: error.to_string(),
-        })?,
+        scopes: row.get("scopes"),
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
-    })
+    }
+    .into_token()
 }
 
 #[async_trait]
@@ -328,44 +310,22 @@ impl ProjectionStore for SqliteStore {
         scopes: &BTreeSet<Scope>,
         created_at: Timestamp,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 100 {
-            return Err(StoreError::InvalidToken(
-                "a token name must be 1 to 100 characters".into(),
-            ));
-        }
-        if scopes.is_empty() {
-            return Err(StoreError::InvalidToken(
-                "a token needs at least one scope (ingest, respond, read, manage, admin)".into(),
-            ));
-        }
-        let random_failed =
-            |error: getrandom::Error| StoreError::InvalidToken(format!("no randomness: {error}"));
-        let secret = new_secret().map_err(random_failed)?;
-        let info = TokenInfo {
-            id: Uuid::new_v4(),
-            name: name.to_owned(),
-            scopes: scopes.clone(),
-            created_at: created_at.to_string(),
-            revoked_at: None,
-        };
+        let token = NewToken::prepare(name, scopes, created_at)?;
         let inserted = sqlx::query(
             "INSERT INTO tokens (id, name, scopes, token_hash, created_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT DO NOTHING",
         )
-        .bind(info.id.to_string())
-        .bind(&info.name)
+        .bind(token.info.id.to_string())
+        .bind(&token.info.name)
         .bind(Scope::join(scopes))
-        .bind(hash_secret(&secret))
-        .bind(&info.created_at)
+        .bind(&token.hash)
+        .bind(&token.info.created_at)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(StoreError::InvalidToken(format!(
-                "a token named {name:?} already exists; revoke it first or pick another name"
-            )));
+            return Err(token.name_taken());
         }
-        Ok((info, secret))
+        Ok((token.info, token.secret))
     }
 
     async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
