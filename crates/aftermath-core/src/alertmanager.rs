@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use crate::fact::{AlertNotified, NotificationReceived};
-use crate::ids::content_fact_id;
-use crate::{AlertStatus, Fact, FactBody, Severity, Timestamp};
+use crate::notification::{AlertReport, Notification};
+use crate::{AlertStatus, Fact, Severity, Timestamp};
 
 /// A notification carrying more alerts than this is refused: Alertmanager truncates long
 /// before (its `max_alerts`), so such a body is not from a sane sender.
@@ -70,11 +68,6 @@ struct WebhookAlert {
     fingerprint: String,
 }
 
-/// The stream (partition) key of an Alertmanager group.
-pub(crate) fn stream_key(group_key: &str) -> String {
-    format!("{SOURCE}:{group_key}")
-}
-
 /// Parses an Alertmanager webhook body and turns it into facts, all on the group's stream.
 ///
 /// Fact ids are derived from content: a resent notification yields the same ids, so the
@@ -89,9 +82,6 @@ pub fn normalize_alertmanager(
     let webhook: Webhook = parse_json(text.as_bytes())?;
     validate(&webhook)?;
 
-    let stream_key = stream_key(&webhook.group_key);
-    let body_digest = hex::encode(Sha256::digest(raw_body));
-    let notification_id = content_fact_id(&["notification.received", &stream_key, &body_digest]);
     let title = webhook
         .common_annotations
         .get("summary")
@@ -104,71 +94,39 @@ pub fn normalize_alertmanager(
         .get("service")
         .or_else(|| webhook.common_labels.get("job"))
         .cloned();
-
-    let mut facts = Vec::with_capacity(webhook.alerts.len() + 1);
-    for alert in &webhook.alerts {
-        let ends_at = alert
-            .ends_at
-            .filter(|at| at.datetime().year() > ZERO_TIME_YEAR);
-        let ends_text = ends_at.map(|at| at.to_string()).unwrap_or_default();
-        let fact_id = content_fact_id(&[
-            "alert.notified",
-            &stream_key,
-            &alert.fingerprint,
-            alert.status.as_str(),
-            &alert.starts_at.to_string(),
-            &ends_text,
-        ]);
-        let occurred_at = match alert.status {
-            AlertStatus::Firing => alert.starts_at,
-            AlertStatus::Resolved => ends_at.unwrap_or(recorded_at),
-        };
-        // Each alert may carry its own severity/service; the group's common labels win
-        // only where the alert says nothing.
-        let alert_severity = alert
-            .labels
-            .get("severity")
-            .map(|label| Severity::from_label(Some(label)))
-            .unwrap_or(severity);
-        facts.push(Fact {
-            fact_id,
-            stream_key: stream_key.clone(),
-            occurred_at,
-            recorded_at,
-            body: FactBody::AlertNotified(AlertNotified {
-                source: SOURCE.to_owned(),
-                notification_id,
-                group_key: webhook.group_key.clone(),
-                fingerprint: alert.fingerprint.clone(),
-                status: alert.status,
-                labels: alert.labels.clone(),
-                annotations: alert.annotations.clone(),
-                starts_at: alert.starts_at,
-                ends_at,
-                generator_url: alert.generator_url.clone(),
-                title: title.clone(),
-                severity: alert_severity,
-                service: service.clone(),
-            }),
-        });
-    }
-    facts.push(Fact {
-        fact_id: notification_id,
-        stream_key,
-        occurred_at: recorded_at,
-        recorded_at,
-        body: FactBody::NotificationReceived(NotificationReceived {
-            source: SOURCE.to_owned(),
-            group_key: webhook.group_key,
-            receiver: webhook.receiver,
-            status: webhook.status,
-            alert_count: webhook.alerts.len() as u64,
-            truncated_alerts: webhook.truncated_alerts,
-            external_url: webhook.external_url,
-            raw_body: text.to_owned(),
-        }),
-    });
-    Ok(facts)
+    let alerts = webhook
+        .alerts
+        .into_iter()
+        .map(|alert| AlertReport {
+            // Each alert may carry its own severity; the group's applies otherwise.
+            severity: alert
+                .labels
+                .get("severity")
+                .map(|label| Severity::from_label(Some(label))),
+            ends_at: alert
+                .ends_at
+                .filter(|at| at.datetime().year() > ZERO_TIME_YEAR),
+            fingerprint: alert.fingerprint,
+            status: alert.status,
+            labels: alert.labels,
+            annotations: alert.annotations,
+            starts_at: alert.starts_at,
+            generator_url: alert.generator_url,
+        })
+        .collect();
+    let notification = Notification {
+        source: SOURCE.to_owned(),
+        group_key: webhook.group_key,
+        receiver: webhook.receiver,
+        status: webhook.status,
+        truncated_alerts: webhook.truncated_alerts,
+        external_url: webhook.external_url,
+        title,
+        severity,
+        service,
+        alerts,
+    };
+    Ok(notification.into_facts(text, recorded_at))
 }
 
 /// Parses JSON, naming the field at fault (`alerts[0].startsAt`), or `body` when the
@@ -224,6 +182,7 @@ fn validate(webhook: &Webhook) -> Result<(), IngestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FactBody;
 
     const FIRING: &str = r#"{
       "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0,

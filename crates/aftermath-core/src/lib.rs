@@ -11,6 +11,7 @@ mod fact;
 mod fold;
 mod ids;
 mod incident;
+mod notification;
 mod postmortem;
 mod timestamp;
 
@@ -24,5 +25,6 @@ pub use fact::{
 pub use fold::{FoldOutcome, Projection, StreamState};
 pub use ids::{incident_id_for, responder_fact_id};
 pub use incident::{AlertState, Incident, IncidentStatus, Severity, TimelineEntry, TimelineKind};
+pub use notification::{AlertReport, Notification};
 pub use postmortem::render_postmortem_markdown;
 pub use timestamp::Timestamp;
