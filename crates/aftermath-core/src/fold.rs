@@ -187,9 +187,7 @@ fn is_known_firing(incident: &Incident, alert: &AlertNotified) -> bool {
     incident
         .alerts
         .get(&alert.fingerprint)
-        .is_some_and(|known| {
-            known.status == AlertStatus::Firing && known.starts_at == alert.starts_at
-        })
+        .is_some_and(|known| known.status == AlertStatus::Firing)
 }
 
 fn open_incident(fact: &Fact, alert: &AlertNotified) -> Incident {
@@ -231,17 +229,24 @@ fn open_incident(fact: &Fact, alert: &AlertNotified) -> Incident {
 /// Records one alert's new state on its incident. A notification that repeats the state
 /// the incident already holds changes nothing.
 fn update_alert(incident: &mut Incident, fact: &Fact, alert: &AlertNotified) -> FoldOutcome {
-    if let Some(known) = incident.alerts.get(&alert.fingerprint) {
-        if known.status == alert.status && known.starts_at == alert.starts_at {
-            return FoldOutcome::Duplicate;
-        }
+    let known = incident.alerts.get(&alert.fingerprint);
+    // A repeat of the state the incident holds changes nothing, even with another start
+    // time: senders that do not know when an alert began (PagerDuty, generic JSON) stamp
+    // each repeat anew.
+    if known.is_some_and(|known| known.status == alert.status) {
+        return FoldOutcome::Duplicate;
     }
+    // A resolution ends the occurrence that was firing; its start stays the one seen.
+    let starts_at = match (known, alert.status) {
+        (Some(known), AlertStatus::Resolved) => known.starts_at,
+        _ => alert.starts_at,
+    };
     let state = AlertState {
         fingerprint: alert.fingerprint.clone(),
         status: alert.status,
         labels: alert.labels.clone(),
         annotations: alert.annotations.clone(),
-        starts_at: alert.starts_at,
+        starts_at,
         ends_at: alert.ends_at,
         generator_url: alert.generator_url.clone(),
     };

@@ -299,3 +299,39 @@ fn the_same_fact_twice_is_folded_once() {
     }
     assert_eq!(given.projection, before);
 }
+
+#[test]
+fn a_repeat_stamped_with_a_new_start_while_firing_changes_nothing() {
+    let mut given = Given::new();
+    given.notify(FIRING);
+    let before = given.projection.clone();
+    // Same alerts, still firing, but the sender reports another start time.
+    let restamped = FIRING.replace("2026-11-24T07:03:11", "2026-11-24T07:04:59");
+    assert_ne!(restamped, FIRING, "fixture layout changed");
+    let (_, outcomes) = given.notify(&restamped);
+    assert!(
+        outcomes[..2].iter().all(|o| *o == FoldOutcome::Duplicate),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        given.only_incident().timeline,
+        before.incidents.values().next().unwrap().timeline
+    );
+    // Resolving keeps the start time the incident saw first.
+    given.notify(&ONE_RESOLVED.replace("2026-11-24T07:03:11", "2026-11-24T07:04:59"));
+    let alert = given
+        .only_incident()
+        .alerts
+        .values()
+        .find(|a| a.status == aftermath_core::AlertStatus::Resolved)
+        .unwrap()
+        .clone();
+    assert!(
+        alert
+            .starts_at
+            .to_string()
+            .starts_with("2026-11-24T07:03:11"),
+        "{}",
+        alert.starts_at
+    );
+}
