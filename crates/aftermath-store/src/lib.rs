@@ -165,6 +165,18 @@ pub trait ProjectionStore: Send + Sync + 'static {
         name: &str,
         scopes: &BTreeSet<Scope>,
         created_at: aftermath_core::Timestamp,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        self.create_token_with(name, scopes, created_at, None).await
+    }
+
+    /// [`Self::create_token`], with the shared secret a signing sender (Grafana, GitHub)
+    /// signs its requests with.
+    async fn create_token_with(
+        &self,
+        name: &str,
+        scopes: &BTreeSet<Scope>,
+        created_at: aftermath_core::Timestamp,
+        signing_secret: Option<&str>,
     ) -> Result<(TokenInfo, String), StoreError>;
 
     /// The token a presented secret belongs to, unless unknown or revoked.

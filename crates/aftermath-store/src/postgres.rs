@@ -47,11 +47,18 @@ use crate::{
 };
 
 /// Ordered versioned migrations of `public`; each runs once.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "tokens",
-    include_str!("../../../migrations/postgres/0001_tokens.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "tokens",
+        include_str!("../../../migrations/postgres/0001_tokens.sql"),
+    ),
+    (
+        2,
+        "token_signing_secret",
+        include_str!("../../../migrations/postgres/0002_token_signing_secret.sql"),
+    ),
+];
 
 /// The projection DDL, run in the schema being created (unqualified names).
 const PROJECTIONS_DDL: &str = include_str!("../../../migrations/postgres/projections.sql");
@@ -283,6 +290,7 @@ fn token_from_row(row: &PgRow) -> Result<TokenInfo, StoreError> {
         scopes: row.get("scopes"),
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
+        signing_secret: row.get("signing_secret"),
     }
     .into_token()
 }
@@ -563,18 +571,19 @@ impl ProjectionStore for PgStore {
         })
     }
 
-    async fn create_token(
+    async fn create_token_with(
         &self,
         name: &str,
         scopes: &BTreeSet<Scope>,
         created_at: Timestamp,
+        signing_secret: Option<&str>,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let token = NewToken::prepare(name, scopes, created_at)?;
+        let token = NewToken::prepare(name, scopes, created_at, signing_secret)?;
         // No conflict target: any unique index, the partial one on live names included,
         // turns a clash into "nothing inserted".
         let inserted = sqlx::query(
-            "INSERT INTO public.tokens (id, name, scopes, token_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO public.tokens (id, name, scopes, token_hash, created_at, signing_secret)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT DO NOTHING",
         )
         .bind(token.info.id.to_string())
@@ -582,6 +591,7 @@ impl ProjectionStore for PgStore {
         .bind(Scope::join(scopes))
         .bind(&token.hash)
         .bind(&token.info.created_at)
+        .bind(&token.info.signing_secret)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -592,7 +602,7 @@ impl ProjectionStore for PgStore {
 
     async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, scopes, created_at, revoked_at FROM public.tokens
+            "SELECT id, name, scopes, created_at, revoked_at, signing_secret FROM public.tokens
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(hash_secret(secret))
@@ -603,7 +613,7 @@ impl ProjectionStore for PgStore {
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         sqlx::query(
-            "SELECT id, name, scopes, created_at, revoked_at FROM public.tokens
+            "SELECT id, name, scopes, created_at, revoked_at, signing_secret FROM public.tokens
              ORDER BY name, created_at, id",
         )
         .fetch_all(&self.pool)

@@ -31,6 +31,7 @@ pub(crate) struct TokenColumns {
     pub scopes: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    pub signing_secret: Option<String>,
 }
 
 impl TokenColumns {
@@ -45,6 +46,7 @@ impl TokenColumns {
             name: self.name,
             created_at: self.created_at,
             revoked_at: self.revoked_at,
+            signing_secret: self.signing_secret,
         })
     }
 }
@@ -61,7 +63,13 @@ impl NewToken {
         name: &str,
         scopes: &BTreeSet<Scope>,
         created_at: Timestamp,
+        signing_secret: Option<&str>,
     ) -> Result<Self, StoreError> {
+        if signing_secret.is_some_and(|secret| secret.len() < 16) {
+            return Err(StoreError::InvalidToken(
+                "a signing secret must be at least 16 characters".into(),
+            ));
+        }
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(StoreError::InvalidToken(
@@ -82,6 +90,7 @@ impl NewToken {
                 scopes: scopes.clone(),
                 created_at: created_at.to_string(),
                 revoked_at: None,
+                signing_secret: signing_secret.map(str::to_owned),
             },
             hash: hash_secret(&secret),
             secret,

@@ -20,11 +20,18 @@ use crate::{
 };
 
 /// Ordered schema migrations; each runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "projections",
-    include_str!("../../../migrations/sqlite/0001_projections.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "projections",
+        include_str!("../../../migrations/sqlite/0001_projections.sql"),
+    ),
+    (
+        2,
+        "token_signing_secret",
+        include_str!("../../../migrations/sqlite/0002_token_signing_secret.sql"),
+    ),
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -98,6 +105,7 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError
         scopes: row.get("scopes"),
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
+        signing_secret: row.get("signing_secret"),
     }
     .into_token()
 }
@@ -304,15 +312,17 @@ impl ProjectionStore for SqliteStore {
         })
     }
 
-    async fn create_token(
+    async fn create_token_with(
         &self,
         name: &str,
         scopes: &BTreeSet<Scope>,
         created_at: Timestamp,
+        signing_secret: Option<&str>,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let token = NewToken::prepare(name, scopes, created_at)?;
+        let token = NewToken::prepare(name, scopes, created_at, signing_secret)?;
         let inserted = sqlx::query(
-            "INSERT INTO tokens (id, name, scopes, token_hash, created_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO tokens (id, name, scopes, token_hash, created_at, signing_secret)
+             VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT DO NOTHING",
         )
         .bind(token.info.id.to_string())
@@ -320,6 +330,7 @@ impl ProjectionStore for SqliteStore {
         .bind(Scope::join(scopes))
         .bind(&token.hash)
         .bind(&token.info.created_at)
+        .bind(&token.info.signing_secret)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -330,7 +341,7 @@ impl ProjectionStore for SqliteStore {
 
     async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, scopes, created_at, revoked_at FROM tokens
+            "SELECT id, name, scopes, created_at, revoked_at, signing_secret FROM tokens
              WHERE token_hash = ? AND revoked_at IS NULL",
         )
         .bind(hash_secret(secret))
@@ -340,7 +351,7 @@ impl ProjectionStore for SqliteStore {
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        sqlx::query("SELECT id, name, scopes, created_at, revoked_at FROM tokens ORDER BY name")
+        sqlx::query("SELECT id, name, scopes, created_at, revoked_at, signing_secret FROM tokens ORDER BY name")
             .fetch_all(&self.pool)
             .await?
             .iter()

@@ -91,6 +91,9 @@ pub struct TokenInfo {
     pub scopes: BTreeSet<Scope>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// The shared secret a signing sender signs with; never serialized.
+    #[serde(skip)]
+    pub signing_secret: Option<String>,
 }
 
 impl TokenInfo {

@@ -170,6 +170,9 @@ enum TokenCommand {
         /// Comma-separated scopes: ingest, respond, read, manage, admin.
         #[arg(long)]
         scopes: String,
+        /// Shared secret that signed requests (Grafana, GitHub) must be signed with.
+        #[arg(long, env = "AFTERMATH_SIGNING_SECRET")]
+        signing_secret: Option<String>,
     },
     /// List tokens (never their secrets).
     List {
@@ -289,10 +292,13 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             backends,
             name,
             scopes,
+            signing_secret,
         } => {
             let scopes = Scope::parse_list(&scopes)?;
             let store = backends.backends().open_store().await?;
-            let (info, secret) = store.create_token(&name, &scopes, aftermath::now()).await?;
+            let (info, secret) = store
+                .create_token_with(&name, &scopes, aftermath::now(), signing_secret.as_deref())
+                .await?;
             eprintln!(
                 "created token {:?} with scopes {}; it is shown only once:",
                 info.name,

@@ -1,0 +1,63 @@
+//! Alert ingest: each sender's body is normalized by the core and its facts appended to the
+//! log before the sender hears 2xx. One module per sender; they share [`append`].
+
+mod alertmanager;
+
+use aftermath_core::Fact;
+use aftermath_log::Appended;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use crate::{ApiError, AppState};
+
+pub(crate) use alertmanager::alertmanager;
+
+/// What appending a request's facts did.
+#[derive(Serialize)]
+pub(crate) struct IngestAccepted {
+    status: &'static str,
+    /// Facts written by this request.
+    facts_appended: usize,
+    /// Facts already on the log (a resent notification).
+    duplicates: usize,
+    stream_key: String,
+}
+
+/// Appends a request's facts; 503 (with `Retry-After`) when the log cannot take them.
+pub(crate) async fn append(
+    state: &AppState,
+    source: &str,
+    facts: &[Fact],
+) -> Result<IngestAccepted, ApiError> {
+    let stream_key = facts
+        .first()
+        .map(|fact| fact.stream_key.clone())
+        .unwrap_or_default();
+    let outcomes = state
+        .log
+        .append(facts)
+        .await
+        .map_err(|error| ApiError::internal("appending to the event log", error))?;
+    let duplicates = outcomes
+        .iter()
+        .filter(|outcome| **outcome == Appended::Duplicate)
+        .count();
+    let facts_appended = outcomes.len() - duplicates;
+    tracing::info!(source, facts_appended, duplicates, %stream_key, "notification accepted");
+    Ok(IngestAccepted {
+        status: if facts_appended == 0 {
+            "duplicate"
+        } else {
+            "accepted"
+        },
+        facts_appended,
+        duplicates,
+        stream_key,
+    })
+}
+
+/// The usual answer of an ingest endpoint: 202 with what was appended.
+pub(crate) fn accepted(summary: IngestAccepted) -> (StatusCode, Json<IngestAccepted>) {
+    (StatusCode::ACCEPTED, Json(summary))
+}
