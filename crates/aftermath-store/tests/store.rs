@@ -1437,12 +1437,20 @@ mod postgres_only {
             assert!(store.checkpoints().await.unwrap().is_empty());
 
             let mut conn = PgConnection::connect(&url).await.unwrap();
-            let applied: Vec<(i64, String)> =
-                sqlx::query_as("SELECT version, name FROM public.schema_migrations")
-                    .fetch_all(&mut conn)
-                    .await
-                    .unwrap();
-            assert_eq!(applied, vec![(1, "tokens".to_owned())], "round {round}");
+            let applied: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT version, name FROM public.schema_migrations ORDER BY version",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(
+                applied,
+                vec![
+                    (1, "tokens".to_owned()),
+                    (2, "token_signing_secret".to_owned())
+                ],
+                "round {round}"
+            );
             let schemas: Vec<String> = sqlx::query_scalar(
                 "SELECT table_schema || '.' || table_name FROM information_schema.tables
                  WHERE table_schema IN ('public', 'aftermath_projections')
