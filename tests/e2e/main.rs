@@ -8,4 +8,8 @@ mod kafka;
 mod process;
 mod read_api;
 mod responder;
+mod sender_generic;
+mod sender_github;
+mod sender_grafana;
+mod sender_pagerduty;
 mod support;

@@ -9,9 +9,13 @@
 mod alertmanager;
 mod fact;
 mod fold;
+mod generic;
+mod github;
+mod grafana;
 mod ids;
 mod incident;
 mod notification;
+mod pagerduty;
 mod postmortem;
 mod timestamp;
 
@@ -23,8 +27,16 @@ pub use fact::{
     NotificationReceived, Resolved, FACT_TYPES,
 };
 pub use fold::{FoldOutcome, Projection, StreamState};
+#[allow(unused_imports)]
+pub use generic::*;
+#[allow(unused_imports)]
+pub use github::*;
+#[allow(unused_imports)]
+pub use grafana::*;
 pub use ids::{incident_id_for, responder_fact_id};
 pub use incident::{AlertState, Incident, IncidentStatus, Severity, TimelineEntry, TimelineKind};
 pub use notification::{AlertReport, Notification};
+#[allow(unused_imports)]
+pub use pagerduty::*;
 pub use postmortem::render_postmortem_markdown;
 pub use timestamp::Timestamp;

@@ -50,6 +50,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/ingest/alertmanager", post(ingest::alertmanager))
+        .route(
+            "/v1/ingest/grafana",
+            post(ingest::grafana).put(ingest::grafana),
+        )
+        .route("/v1/ingest/generic", post(ingest::generic))
+        .route("/v1/ingest/cloudevents", post(ingest::cloudevents))
+        .route("/v1/ingest/github", post(ingest::github))
+        .route("/v2/enqueue", post(ingest::pagerduty_enqueue))
+        .route("/v2/change/enqueue", post(ingest::pagerduty_change))
         .route("/v1/status", get(incidents::status))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))

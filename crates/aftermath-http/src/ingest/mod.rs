@@ -2,6 +2,10 @@
 //! log before the sender hears 2xx. One module per sender; they share [`append`].
 
 mod alertmanager;
+mod generic;
+mod github;
+mod grafana;
+mod pagerduty;
 
 use aftermath_core::Fact;
 use aftermath_log::Appended;
@@ -12,6 +16,10 @@ use serde::Serialize;
 use crate::{ApiError, AppState};
 
 pub(crate) use alertmanager::alertmanager;
+pub(crate) use generic::*;
+pub(crate) use github::*;
+pub(crate) use grafana::*;
+pub(crate) use pagerduty::*;
 
 /// What appending a request's facts did.
 #[derive(Serialize)]

@@ -1,0 +1,1 @@
+//! generic sender (being written).

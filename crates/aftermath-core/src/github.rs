@@ -1,0 +1,1 @@
+//! github sender (being written).

@@ -1,0 +1,1 @@
+//! grafana sender (being written).

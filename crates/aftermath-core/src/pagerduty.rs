@@ -1,0 +1,1 @@
+//! pagerduty sender (being written).

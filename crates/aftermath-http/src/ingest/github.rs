@@ -1,0 +1,15 @@
+//! github ingest (being written).
+
+use crate::ApiError;
+
+fn not_yet() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "this sender is not available yet",
+    )
+}
+
+pub(crate) async fn github() -> ApiError {
+    not_yet()
+}
