@@ -13,6 +13,7 @@ use crate::Timestamp;
 pub const FACT_TYPES: &[(&str, u32, &str)] = &[
     ("notification.received", 1, "notification.received.v1.json"),
     ("alert.notified", 1, "alert.notified.v1.json"),
+    ("alert.acknowledged", 1, "alert.acknowledged.v1.json"),
     ("incident.acknowledged", 1, "incident.acknowledged.v1.json"),
     ("incident.note_added", 1, "incident.note_added.v1.json"),
     ("incident.resolved", 1, "incident.resolved.v1.json"),
@@ -36,6 +37,7 @@ pub struct Fact {
 pub enum FactBody {
     NotificationReceived(NotificationReceived),
     AlertNotified(AlertNotified),
+    AlertAcknowledged(AlertAcknowledged),
     Acknowledged(Acknowledged),
     NoteAdded(NoteAdded),
     Resolved(Resolved),
@@ -46,6 +48,7 @@ impl FactBody {
         match self {
             FactBody::NotificationReceived(_) => "notification.received",
             FactBody::AlertNotified(_) => "alert.notified",
+            FactBody::AlertAcknowledged(_) => "alert.acknowledged",
             FactBody::Acknowledged(_) => "incident.acknowledged",
             FactBody::NoteAdded(_) => "incident.note_added",
             FactBody::Resolved(_) => "incident.resolved",
@@ -63,7 +66,9 @@ impl FactBody {
             FactBody::Acknowledged(f) => Some(f.incident_id),
             FactBody::NoteAdded(f) => Some(f.incident_id),
             FactBody::Resolved(f) => Some(f.incident_id),
-            FactBody::NotificationReceived(_) | FactBody::AlertNotified(_) => None,
+            FactBody::NotificationReceived(_)
+            | FactBody::AlertNotified(_)
+            | FactBody::AlertAcknowledged(_) => None,
         }
     }
 
@@ -71,6 +76,7 @@ impl FactBody {
         match self {
             FactBody::NotificationReceived(f) => serde_json::to_value(f),
             FactBody::AlertNotified(f) => serde_json::to_value(f),
+            FactBody::AlertAcknowledged(f) => serde_json::to_value(f),
             FactBody::Acknowledged(f) => serde_json::to_value(f),
             FactBody::NoteAdded(f) => serde_json::to_value(f),
             FactBody::Resolved(f) => serde_json::to_value(f),
@@ -93,6 +99,9 @@ impl FactBody {
             ),
             ("alert.notified", 1) => {
                 FactBody::AlertNotified(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("alert.acknowledged", 1) => {
+                FactBody::AlertAcknowledged(serde_json::from_value(payload).map_err(bad_payload)?)
             }
             ("incident.acknowledged", 1) => {
                 FactBody::Acknowledged(serde_json::from_value(payload).map_err(bad_payload)?)
@@ -239,6 +248,16 @@ impl AlertStatus {
             AlertStatus::Resolved => "resolved",
         }
     }
+}
+
+/// `alert.acknowledged` v1: a sender acknowledged an alert (PagerDuty's `acknowledge`
+/// event). It acknowledges the stream's open incident holding that alert, if any.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertAcknowledged {
+    pub source: String,
+    pub fingerprint: String,
+    /// The token's name: the integration that sent it.
+    pub actor: String,
 }
 
 /// `incident.acknowledged` v1.

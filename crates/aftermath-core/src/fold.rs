@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::fact::{Acknowledged, AlertNotified, NoteAdded, NotificationReceived, Resolved};
+use crate::fact::{
+    Acknowledged, AlertAcknowledged, AlertNotified, NoteAdded, NotificationReceived, Resolved,
+};
 use crate::{
     incident_id_for, AlertState, AlertStatus, Fact, FactBody, Incident, IncidentStatus,
     TimelineEntry, TimelineKind,
@@ -58,6 +60,7 @@ impl Projection {
         match &fact.body {
             FactBody::NotificationReceived(body) => self.apply_notification(fact, body),
             FactBody::AlertNotified(body) => self.apply_alert(fact, body),
+            FactBody::AlertAcknowledged(body) => self.apply_alert_acknowledged(fact, body),
             FactBody::Acknowledged(body) => self.apply_acknowledged(fact, body),
             FactBody::NoteAdded(body) => self.apply_note(fact, body),
             FactBody::Resolved(body) => self.apply_resolved(fact, body),
@@ -115,6 +118,32 @@ impl Projection {
                 }
             }
         }
+    }
+
+    fn apply_alert_acknowledged(&mut self, fact: &Fact, body: &AlertAcknowledged) -> FoldOutcome {
+        let Some(incident) = self
+            .current_incident_mut(&fact.stream_key)
+            .filter(|incident| incident.status.is_open())
+            .filter(|incident| incident.alerts.contains_key(&body.fingerprint))
+        else {
+            return FoldOutcome::Ignored;
+        };
+        // Senders repeat acknowledgements; only the first one counts.
+        if incident.acknowledged_by.is_some() {
+            return FoldOutcome::Duplicate;
+        }
+        incident.status = IncidentStatus::Acknowledged;
+        incident.acknowledged_at = Some(fact.recorded_at);
+        incident.acknowledged_by = Some(body.actor.clone());
+        let text = format!("Acknowledged by {} through {}", body.actor, body.source);
+        push(
+            incident,
+            fact,
+            TimelineKind::Acknowledged,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
     }
 
     fn apply_acknowledged(&mut self, fact: &Fact, body: &Acknowledged) -> FoldOutcome {

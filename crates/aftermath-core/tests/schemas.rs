@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use aftermath_core::{
-    incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, Fact, FactBody,
-    NoteAdded, Resolved, Timestamp, FACT_TYPES,
+    incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, AlertAcknowledged,
+    Fact, FactBody, NoteAdded, Resolved, Timestamp, FACT_TYPES,
 };
 use jsonschema::Validator;
 use serde_json::{json, Value};
@@ -126,6 +126,15 @@ fn real_facts() -> Vec<Fact> {
             incident_id,
             actor: "alice".into(),
             resolution: Some("bad deploy rolled back".into()),
+        }),
+    ));
+    facts.push(responder(
+        Uuid::parse_str("7a0d3c1e-2b4f-5a6c-8d9e-0f1a2b3c4d5e").unwrap(),
+        "2026-11-24T07:04:30Z",
+        FactBody::AlertAcknowledged(AlertAcknowledged {
+            source: "pagerduty".into(),
+            fingerprint: "checkout-5xx".into(),
+            actor: "alertmanager-pd".into(),
         }),
     ));
     facts.push(responder(

@@ -57,7 +57,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ingest/generic", post(ingest::generic))
         .route("/v1/ingest/cloudevents", post(ingest::cloudevents))
         .route("/v1/ingest/github", post(ingest::github))
-        .route("/v2/enqueue", post(ingest::pagerduty_enqueue))
+        .route(
+            "/v2/enqueue",
+            post(ingest::pagerduty_enqueue)
+                .layer(DefaultBodyLimit::max(ingest::MAX_PAGERDUTY_EVENT_BYTES)),
+        )
         .route("/v2/change/enqueue", post(ingest::pagerduty_change))
         .route("/v1/status", get(incidents::status))
         .route("/v1/incidents", get(incidents::list))

@@ -1,19 +1,93 @@
-//! pagerduty ingest (being written).
+//! PagerDuty's Events API v2 (`POST /v2/enqueue`), drop-in: the `routing_key` is an ingest
+//! token, and requests and answers have PagerDuty's shapes, so any tool with a PagerDuty
+//! integration works by changing its URL.
 
-use crate::ApiError;
+use aftermath_core::normalize_pagerduty;
+use aftermath_store::Scope;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
 
-fn not_yet() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "this sender is not available yet",
-    )
+use super::append;
+use crate::{now, ApiError, AppState};
+
+/// PagerDuty refuses events over 512 KB; so does Aftermath.
+pub(crate) const MAX_PAGERDUTY_EVENT_BYTES: usize = 512 * 1024;
+
+fn invalid(status: StatusCode, errors: Vec<String>) -> Response {
+    let body =
+        json!({"status": "invalid event", "message": "Event object is invalid", "errors": errors});
+    (status, Json(body)).into_response()
 }
 
-pub(crate) async fn pagerduty_enqueue() -> ApiError {
-    not_yet()
+fn unauthorized(message: &str) -> Response {
+    let body = json!({"status": "unauthorized", "message": message});
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
+/// `POST /v2/enqueue`
+#[tracing::instrument(skip_all)]
+pub(crate) async fn pagerduty_enqueue(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let error = format!("event exceeds {MAX_PAGERDUTY_EVENT_BYTES} bytes");
+            return Ok(invalid(StatusCode::PAYLOAD_TOO_LARGE, vec![error]));
+        }
+        Err(rejection) => {
+            return Ok(invalid(
+                StatusCode::BAD_REQUEST,
+                vec![rejection.body_text()],
+            ))
+        }
+    };
+    // The routing key authenticates the event: read it before anything else.
+    let routing_key = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|event| event.get("routing_key")?.as_str().map(str::to_owned));
+    let Some(routing_key) = routing_key.filter(|key| !key.is_empty()) else {
+        return Ok(invalid(
+            StatusCode::BAD_REQUEST,
+            vec!["'routing_key' is missing or blank".to_owned()],
+        ));
+    };
+    let token = match state.store.authenticate(&routing_key).await {
+        Ok(Some(token)) if token.has(Scope::Ingest) => token,
+        Ok(Some(_)) => {
+            return Ok(unauthorized(
+                "the routing_key's token lacks the ingest scope",
+            ))
+        }
+        Ok(None) => return Ok(unauthorized("routing_key is not a valid ingest token")),
+        Err(error) => return Err(ApiError::internal("token lookup", error)),
+    };
+    let generated = uuid::Uuid::new_v4().simple().to_string();
+    let event =
+        match normalize_pagerduty(&body, &token.id.to_string(), &token.name, &generated, now()) {
+            Ok(event) => event,
+            Err(errors) => {
+                tracing::info!(caller = %token.name, ?errors, "PagerDuty event refused");
+                return Ok(invalid(StatusCode::BAD_REQUEST, errors));
+            }
+        };
+    append(&state, "pagerduty", &event.facts).await?;
+    let body =
+        json!({"status": "success", "message": "Event processed", "dedup_key": event.dedup_key});
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// `POST /v2/change/enqueue` (change events): not available yet.
 pub(crate) async fn pagerduty_change() -> ApiError {
-    not_yet()
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "change events are not available yet",
+    )
 }
