@@ -38,3 +38,13 @@ CREATE TABLE IF NOT EXISTS incidents (
 );
 CREATE INDEX IF NOT EXISTS incidents_newest_first ON incidents (opened_at_ns DESC, id DESC);
 CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents (status, opened_at_ns DESC, id DESC);
+
+-- Recorded changes (deploys, config pushes, migrations), joined to incidents of the same
+-- service when read: suspect changes.
+CREATE TABLE IF NOT EXISTS changes (
+    id      TEXT COLLATE "C" PRIMARY KEY,
+    service TEXT,
+    at_ns   BIGINT NOT NULL,
+    state   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_by_service ON changes (service, at_ns);

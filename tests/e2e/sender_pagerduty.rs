@@ -269,3 +269,86 @@ async fn the_real_alertmanager_opens_and_resolves_incidents_through_pagerduty_co
     assert_eq!(app.incidents("all").await.len(), 1);
     app.stop().await;
 }
+
+const CHANGE: &str = include_str!("../fixtures/pagerduty/change.json");
+
+/// The documented change event, for `service`, `minutes_ago` before now.
+fn change(routing_key: &str, service: &str, minutes_ago: i64, summary: &str) -> String {
+    let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
+    let mut event: Value = serde_json::from_str(CHANGE).unwrap();
+    event["routing_key"] = json!(routing_key);
+    event["payload"]["summary"] = json!(summary);
+    event["payload"]["timestamp"] = json!(at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap());
+    event["payload"]["custom_details"]["service"] = json!(service);
+    event.to_string()
+}
+
+async fn change_enqueue(app: &TestApp, body: &str) -> Reply {
+    app.request(
+        reqwest::Method::POST,
+        "/v2/change/enqueue",
+        None,
+        Some(body.to_owned()),
+        &[],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn changes_shortly_before_an_incident_show_on_it_as_suspects() {
+    let app = spawn_app().await;
+    let deploy = change(&app.ingest, "checkout", 10, "Deploy checkout v1.4.3");
+    let reply = change_enqueue(&app, &deploy).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    assert_eq!(
+        reply.json(),
+        json!({"status": "success", "message": "Change event processed"})
+    );
+    // The same change resent, another service's change, and one outside the 2 h window.
+    assert_eq!(change_enqueue(&app, &deploy).await.status, 202);
+    change_enqueue(&app, &change(&app.ingest, "billing", 5, "Deploy billing")).await;
+    change_enqueue(
+        &app,
+        &change(&app.ingest, "checkout", 180, "Old checkout deploy"),
+    )
+    .await;
+    let refused = change_enqueue(
+        &app,
+        &json!({"routing_key": app.ingest, "payload": {}}).to_string(),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        refused.json()["errors"][0],
+        "'payload.summary' is missing or blank"
+    );
+
+    app.notify(FIRING).await;
+    let id = app.only_incident().await["id"].as_str().unwrap().to_owned();
+    let timeline = app.timeline(&id).await;
+    let suspects: Vec<_> = timeline
+        .iter()
+        .filter(|entry| entry["kind"] == "suspect_change")
+        .map(|entry| entry["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        suspects,
+        ["Suspect change (pagerduty): Deploy checkout v1.4.3"]
+    );
+    assert_eq!(
+        timeline[0]["kind"], "suspect_change",
+        "a suspect change comes first"
+    );
+    let detail = app
+        .get(&format!("/v1/incidents/{id}"), &app.reader)
+        .await
+        .json();
+    assert_eq!(detail["suspect_changes"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        detail["suspect_changes"][0]["summary"],
+        "Deploy checkout v1.4.3"
+    );
+    app.stop().await;
+}

@@ -14,6 +14,7 @@ pub const FACT_TYPES: &[(&str, u32, &str)] = &[
     ("notification.received", 1, "notification.received.v1.json"),
     ("alert.notified", 1, "alert.notified.v1.json"),
     ("alert.acknowledged", 1, "alert.acknowledged.v1.json"),
+    ("change.recorded", 1, "change.recorded.v1.json"),
     ("incident.acknowledged", 1, "incident.acknowledged.v1.json"),
     ("incident.note_added", 1, "incident.note_added.v1.json"),
     ("incident.resolved", 1, "incident.resolved.v1.json"),
@@ -38,6 +39,7 @@ pub enum FactBody {
     NotificationReceived(NotificationReceived),
     AlertNotified(AlertNotified),
     AlertAcknowledged(AlertAcknowledged),
+    ChangeRecorded(ChangeRecorded),
     Acknowledged(Acknowledged),
     NoteAdded(NoteAdded),
     Resolved(Resolved),
@@ -49,6 +51,7 @@ impl FactBody {
             FactBody::NotificationReceived(_) => "notification.received",
             FactBody::AlertNotified(_) => "alert.notified",
             FactBody::AlertAcknowledged(_) => "alert.acknowledged",
+            FactBody::ChangeRecorded(_) => "change.recorded",
             FactBody::Acknowledged(_) => "incident.acknowledged",
             FactBody::NoteAdded(_) => "incident.note_added",
             FactBody::Resolved(_) => "incident.resolved",
@@ -68,7 +71,8 @@ impl FactBody {
             FactBody::Resolved(f) => Some(f.incident_id),
             FactBody::NotificationReceived(_)
             | FactBody::AlertNotified(_)
-            | FactBody::AlertAcknowledged(_) => None,
+            | FactBody::AlertAcknowledged(_)
+            | FactBody::ChangeRecorded(_) => None,
         }
     }
 
@@ -77,6 +81,7 @@ impl FactBody {
             FactBody::NotificationReceived(f) => serde_json::to_value(f),
             FactBody::AlertNotified(f) => serde_json::to_value(f),
             FactBody::AlertAcknowledged(f) => serde_json::to_value(f),
+            FactBody::ChangeRecorded(f) => serde_json::to_value(f),
             FactBody::Acknowledged(f) => serde_json::to_value(f),
             FactBody::NoteAdded(f) => serde_json::to_value(f),
             FactBody::Resolved(f) => serde_json::to_value(f),
@@ -102,6 +107,9 @@ impl FactBody {
             }
             ("alert.acknowledged", 1) => {
                 FactBody::AlertAcknowledged(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("change.recorded", 1) => {
+                FactBody::ChangeRecorded(serde_json::from_value(payload).map_err(bad_payload)?)
             }
             ("incident.acknowledged", 1) => {
                 FactBody::Acknowledged(serde_json::from_value(payload).map_err(bad_payload)?)
@@ -257,6 +265,25 @@ pub struct AlertAcknowledged {
     pub source: String,
     pub fingerprint: String,
     /// The token's name: the integration that sent it.
+    pub actor: String,
+}
+
+/// `change.recorded` v1: something changed (a deploy, a config push, a migration), as
+/// a change event reported it. Incidents of the same service opened soon after show it as
+/// a suspect change; that join is made when reading, never in the per-incident fold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRecorded {
+    pub source: String,
+    pub summary: String,
+    /// The service it changed, matched against incidents' `service`.
+    pub service: Option<String>,
+    /// When the change happened (the event's timestamp, else when it arrived).
+    pub at: Timestamp,
+    /// The sender's details, as JSON text.
+    pub details: Option<String>,
+    /// Links the sender attached (a build, a pull request), as JSON text.
+    pub links: Option<String>,
+    /// The name of the ingest token that sent it.
     pub actor: String,
 }
 

@@ -12,7 +12,7 @@ use crate::fact::{
 };
 use crate::{
     incident_id_for, AlertState, AlertStatus, Fact, FactBody, Incident, IncidentStatus,
-    TimelineEntry, TimelineKind,
+    TimelineEntry, TimelineKind, Timestamp,
 };
 
 /// What the fold keeps per stream (grouping key) besides its incidents.
@@ -31,6 +31,23 @@ pub struct StreamState {
 pub struct Projection {
     pub streams: BTreeMap<String, StreamState>,
     pub incidents: BTreeMap<Uuid, Incident>,
+    /// Changes folded by this batch (insert-only: a change never changes).
+    #[serde(default)]
+    pub changes: BTreeMap<Uuid, Change>,
+}
+
+/// A recorded change, as the read side joins it to incidents (suspect changes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The fact that recorded it.
+    pub id: Uuid,
+    pub source: String,
+    pub summary: String,
+    pub service: Option<String>,
+    pub at: Timestamp,
+    pub details: Option<String>,
+    pub links: Option<String>,
+    pub actor: String,
 }
 
 /// What folding one fact did.
@@ -61,6 +78,22 @@ impl Projection {
             FactBody::NotificationReceived(body) => self.apply_notification(fact, body),
             FactBody::AlertNotified(body) => self.apply_alert(fact, body),
             FactBody::AlertAcknowledged(body) => self.apply_alert_acknowledged(fact, body),
+            FactBody::ChangeRecorded(body) => {
+                self.changes.insert(
+                    fact.fact_id,
+                    Change {
+                        id: fact.fact_id,
+                        source: body.source.clone(),
+                        summary: body.summary.clone(),
+                        service: body.service.clone(),
+                        at: body.at,
+                        details: body.details.clone(),
+                        links: body.links.clone(),
+                        actor: body.actor.clone(),
+                    },
+                );
+                FoldOutcome::Applied
+            }
             FactBody::Acknowledged(body) => self.apply_acknowledged(fact, body),
             FactBody::NoteAdded(body) => self.apply_note(fact, body),
             FactBody::Resolved(body) => self.apply_resolved(fact, body),

@@ -23,10 +23,10 @@ pub use alertmanager::{
     normalize_alertmanager, parse_json, IngestError, MAX_ALERTS_PER_NOTIFICATION,
 };
 pub use fact::{
-    Acknowledged, AlertAcknowledged, AlertNotified, AlertStatus, Fact, FactBody, FactDecodeError,
+    Acknowledged, AlertAcknowledged, ChangeRecorded, AlertNotified, AlertStatus, Fact, FactBody, FactDecodeError,
     NoteAdded, NotificationReceived, Resolved, FACT_TYPES,
 };
-pub use fold::{FoldOutcome, Projection, StreamState};
+pub use fold::{Change, FoldOutcome, Projection, StreamState};
 #[allow(unused_imports)]
 pub use generic::*;
 #[allow(unused_imports)]

@@ -234,6 +234,92 @@ pub fn normalize_pagerduty(
     })
 }
 
+/// A PagerDuty change event (`POST /v2/change/enqueue`).
+#[derive(Deserialize)]
+struct ChangeEvent {
+    #[serde(default)]
+    payload: Option<ChangePayload>,
+    #[serde(default)]
+    links: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChangePayload {
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    custom_details: Option<Value>,
+}
+
+/// Normalizes a PagerDuty change event into a `change.recorded` fact (plus the raw body).
+/// The changed service is `custom_details.service` when given, else `payload.source`.
+pub fn normalize_pagerduty_change(
+    raw_body: &[u8],
+    scope: &str,
+    actor: &str,
+    recorded_at: Timestamp,
+) -> Result<Vec<Fact>, Vec<String>> {
+    let text = std::str::from_utf8(raw_body).map_err(|_| vec!["body is not UTF-8".to_owned()])?;
+    if !text.trim_start().starts_with('{') {
+        return Err(vec![
+            "'body': must be a JSON object (a change event)".to_owned()
+        ]);
+    }
+    let event: ChangeEvent = crate::parse_json(text.as_bytes())
+        .map_err(|error| vec![format!("'{}': {}", error.field, error.message)])?;
+    let mut errors = Vec::new();
+    let Some(payload) = event.payload else {
+        return Err(vec!["'payload' is missing".to_owned()]);
+    };
+    let summary = required(&payload.summary, "payload.summary", &mut errors);
+    if summary.len() > MAX_SUMMARY {
+        errors.push(format!(
+            "'payload.summary' is longer than {MAX_SUMMARY} characters"
+        ));
+    }
+    let at = match payload.timestamp.as_deref() {
+        None => recorded_at,
+        Some(text) => parse_iso8601(text).unwrap_or_else(|| {
+            errors.push("'payload.timestamp' is not an ISO 8601 / RFC 3339 timestamp".to_owned());
+            recorded_at
+        }),
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let details = payload.custom_details.filter(|value| !value.is_null());
+    let service = details
+        .as_ref()
+        .and_then(|details| details.get("service")?.as_str().map(str::to_owned))
+        .or(payload.source)
+        .filter(|service| !service.is_empty());
+    let stream_key = format!(
+        "{SOURCE}-changes:{scope}/{}",
+        service.as_deref().unwrap_or("")
+    );
+    let digest = hex::encode(Sha256::digest(raw_body));
+    let fact_id = content_fact_id(&["change.recorded", &stream_key, &digest]);
+    Ok(vec![Fact {
+        fact_id,
+        stream_key,
+        occurred_at: at,
+        recorded_at,
+        body: FactBody::ChangeRecorded(crate::ChangeRecorded {
+            source: SOURCE.to_owned(),
+            summary,
+            service,
+            at,
+            details: details.map(|details| details.to_string()),
+            links: (!event.links.is_empty()).then(|| Value::Array(event.links).to_string()),
+            actor: actor.to_owned(),
+        }),
+    }])
+}
+
 /// RFC 3339, and the ISO 8601 offsets without a colon (`+0000`) that PagerDuty's own
 /// examples use.
 fn parse_iso8601(text: &str) -> Option<Timestamp> {
@@ -397,6 +483,40 @@ mod tests {
         assert!(errors[0].contains("dedup_key"), "{errors:?}");
         let errors = normalize_pagerduty(b"[1]", "t", "a", "g", at(0)).unwrap_err();
         assert!(errors[0].contains("body"), "{errors:?}");
+    }
+
+    /// The change event example of PagerDuty's documentation.
+    const CHANGE: &str = include_str!("../../../tests/fixtures/pagerduty/change.json");
+
+    #[test]
+    fn a_documented_change_event_becomes_a_change() {
+        let facts = normalize_pagerduty_change(CHANGE.as_bytes(), "token-1", "ci", at(0)).unwrap();
+        assert_eq!(facts.len(), 1);
+        let FactBody::ChangeRecorded(change) = &facts[0].body else {
+            panic!("a change")
+        };
+        assert_eq!(
+            change.summary,
+            "Build Success - Increase snapshot create timeout to 30 seconds"
+        );
+        assert_eq!(
+            change.service.as_deref(),
+            Some("acme-build-pipeline-tool-default-i-9999")
+        );
+        assert_eq!(change.at.to_string(), "2020-07-17T08:42:58.315Z");
+        assert!(change.details.as_deref().unwrap().contains("build_state"));
+        assert!(change
+            .links
+            .as_deref()
+            .unwrap()
+            .contains("View more details in Acme!"));
+        let again = normalize_pagerduty_change(CHANGE.as_bytes(), "token-1", "ci", at(9)).unwrap();
+        assert_eq!(
+            again[0].fact_id, facts[0].fact_id,
+            "a resent change is the same fact"
+        );
+        let errors = normalize_pagerduty_change(br#"{"payload":{}}"#, "t", "a", at(0)).unwrap_err();
+        assert_eq!(errors, ["'payload.summary' is missing or blank"]);
     }
 
     #[test]

@@ -137,6 +137,15 @@ fn real_facts() -> Vec<Fact> {
             actor: "alertmanager-pd".into(),
         }),
     ));
+    facts.extend(
+        aftermath_core::normalize_pagerduty_change(
+            include_str!("../../../tests/fixtures/pagerduty/change.json").as_bytes(),
+            "token-1",
+            "ci",
+            at("2026-11-24T07:00:00Z"),
+        )
+        .unwrap(),
+    );
     facts.push(responder(
         keyed("resolve", "k4"),
         "2026-11-24T07:11:00Z",

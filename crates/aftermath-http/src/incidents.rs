@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aftermath_core::{
-    render_postmortem_markdown, responder_fact_id, Acknowledged, Fact, FactBody, Incident,
-    IncidentStatus, NoteAdded, Resolved,
+    render_postmortem_markdown, responder_fact_id, Acknowledged, Change, Fact, FactBody, Incident,
+    IncidentStatus, NoteAdded, Resolved, Timestamp,
 };
 use aftermath_log::Appended;
 use aftermath_store::{IncidentCursor, IncidentQuery, Scope, StatusFilter};
@@ -26,6 +26,21 @@ use crate::{now, ApiError, AppState};
 const MAX_TEXT_BYTES: usize = 64 * 1024;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
+
+/// Changes to the incident's service within the change window before it opened. Changes
+/// and incidents live on different partitions, so this join is made here, when reading.
+async fn suspect_changes(state: &AppState, incident: &Incident) -> Result<Vec<Change>, ApiError> {
+    let Some(service) = &incident.service else {
+        return Ok(Vec::new());
+    };
+    let window = time::Duration::try_from(state.change_window).unwrap_or(time::Duration::ZERO);
+    let from = Timestamp::from_datetime(incident.opened_at.datetime() - window);
+    state
+        .store
+        .changes_between(service, from, incident.opened_at)
+        .await
+        .map_err(|error| ApiError::internal("reading changes", error))
+}
 
 async fn load_incident(state: &AppState, id: &str) -> Result<Incident, ApiError> {
     let uuid = incident_id(id)?;
@@ -240,7 +255,7 @@ fn answer(
         "fact_id": fact_id,
         "replayed": replayed,
         "projected": incident.is_some(),
-        "incident": incident.map(IncidentDetail::of),
+        "incident": incident.map(|incident| IncidentDetail::of(incident, &[])),
     });
     (status, Json(body)).into_response()
 }
@@ -322,7 +337,8 @@ pub(crate) async fn show(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let incident = load_incident(&state, &id).await?;
-    Ok(Json(IncidentDetail::of(&incident)).into_response())
+    let changes = suspect_changes(&state, &incident).await?;
+    Ok(Json(IncidentDetail::of(&incident, &changes)).into_response())
 }
 
 /// `GET /v1/incidents/{id}/timeline`
@@ -333,7 +349,8 @@ pub(crate) async fn timeline(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let incident = load_incident(&state, &id).await?;
-    Ok(Json(TimelineView::of(&incident)).into_response())
+    let changes = suspect_changes(&state, &incident).await?;
+    Ok(Json(TimelineView::of(&incident, &changes)).into_response())
 }
 
 /// `GET /v1/incidents/{id}/postmortem`: the Markdown draft.

@@ -37,6 +37,8 @@ pub struct AppState {
     pub projected: Option<watch::Receiver<ProjectorPositions>>,
     /// How long a responder request waits for its fact to be folded before answering 202.
     pub projection_wait: Duration,
+    /// Changes this long before an incident opened, to its service, are suspect changes.
+    pub change_window: Duration,
 }
 
 /// The wall clock, read only at the edge: facts carry it as `recorded_at`.

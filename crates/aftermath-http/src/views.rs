@@ -1,6 +1,6 @@
 //! The JSON shapes of the read API, built from projections.
 
-use aftermath_core::{AlertState, Incident, TimelineEntry};
+use aftermath_core::{AlertState, Change, Incident, TimelineEntry};
 use serde::Serialize;
 
 /// An incident as listed: everything but its alerts and timeline.
@@ -55,6 +55,7 @@ pub(crate) struct IncidentDetail<'a> {
     #[serde(flatten)]
     summary: IncidentSummary<'a>,
     alerts: Vec<&'a AlertState>,
+    suspect_changes: &'a [Change],
     links: Links,
 }
 
@@ -65,11 +66,12 @@ struct Links {
 }
 
 impl<'a> IncidentDetail<'a> {
-    pub(crate) fn of(incident: &'a Incident) -> Self {
+    pub(crate) fn of(incident: &'a Incident, suspect_changes: &'a [Change]) -> Self {
         let base = format!("/v1/incidents/{}", incident.id);
         Self {
             summary: IncidentSummary::of(incident),
             alerts: incident.alerts.values().collect(),
+            suspect_changes,
             links: Links {
                 timeline: format!("{base}/timeline"),
                 postmortem: format!("{base}/postmortem"),
@@ -78,17 +80,44 @@ impl<'a> IncidentDetail<'a> {
     }
 }
 
+/// A timeline line: a folded entry, or a suspect change joined in when reading.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum TimelineItem<'a> {
+    Entry(&'a TimelineEntry),
+    SuspectChange {
+        at: String,
+        kind: &'static str,
+        actor: &'a str,
+        text: String,
+        change_id: String,
+    },
+}
+
 #[derive(Serialize)]
 pub(crate) struct TimelineView<'a> {
     incident_id: String,
-    entries: &'a [TimelineEntry],
+    entries: Vec<TimelineItem<'a>>,
 }
 
 impl<'a> TimelineView<'a> {
-    pub(crate) fn of(incident: &'a Incident) -> Self {
+    /// The incident's timeline, preceded by the changes to its service shortly before it
+    /// opened (they happened first).
+    pub(crate) fn of(incident: &'a Incident, suspect_changes: &'a [Change]) -> Self {
+        let changes = suspect_changes
+            .iter()
+            .map(|change| TimelineItem::SuspectChange {
+                at: change.at.to_string(),
+                kind: "suspect_change",
+                actor: &change.actor,
+                text: format!("Suspect change ({}): {}", change.source, change.summary),
+                change_id: change.id.to_string(),
+            });
         Self {
             incident_id: incident.id.to_string(),
-            entries: &incident.timeline,
+            entries: changes
+                .chain(incident.timeline.iter().map(TimelineItem::Entry))
+                .collect(),
         }
     }
 }

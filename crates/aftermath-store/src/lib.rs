@@ -105,6 +105,7 @@ pub struct Export {
     pub checkpoints: BTreeMap<Partition, Offset>,
     pub streams: BTreeMap<String, aftermath_core::StreamState>,
     pub incidents: BTreeMap<Uuid, Incident>,
+    pub changes: BTreeMap<Uuid, aftermath_core::Change>,
 }
 
 impl Export {
@@ -154,6 +155,14 @@ pub trait ProjectionStore: Send + Sync + 'static {
     async fn finish_rebuild(&self) -> Result<(), StoreError>;
 
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
+
+    /// Changes to `service` that happened in `from..=to`, oldest first.
+    async fn changes_between(
+        &self,
+        service: &str,
+        from: aftermath_core::Timestamp,
+        to: aftermath_core::Timestamp,
+    ) -> Result<Vec<aftermath_core::Change>, StoreError>;
 
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError>;
 

@@ -32,7 +32,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aftermath_core::{Incident, Projection, StreamState, Timestamp};
+use aftermath_core::{Change, Incident, Projection, StreamState, Timestamp};
 use aftermath_log::{Offset, Partition};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -431,6 +431,18 @@ impl ProjectionStore for PgStore {
             .execute(&mut *tx)
             .await?;
         }
+        for change in projection.changes.values() {
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.changes (id, service, at_ns, state) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(change.id.to_string())
+            .bind(&change.service)
+            .bind(change.at.unix_nanos() as i64)
+            .bind(encode(change))
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(&format!(
             "UPDATE {schema}.checkpoints SET next_offset = $2 WHERE log_partition = $1"
         ))
@@ -444,7 +456,7 @@ impl ProjectionStore for PgStore {
 
     async fn reset(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["checkpoints", "streams", "incidents"] {
+        for table in ["checkpoints", "streams", "incidents", "changes"] {
             sqlx::query(&format!("DELETE FROM {}.{table}", self.schema))
                 .execute(&mut *tx)
                 .await?;
@@ -536,6 +548,25 @@ impl ProjectionStore for PgStore {
         })
     }
 
+    async fn changes_between(
+        &self,
+        service: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Change>, StoreError> {
+        let states: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT state FROM {}.changes WHERE service = $1 AND at_ns BETWEEN $2 AND $3
+             ORDER BY at_ns, id",
+            self.schema
+        ))
+        .bind(service)
+        .bind(from.unix_nanos() as i64)
+        .bind(to.unix_nanos() as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        states.iter().map(|state| decode("change", state)).collect()
+    }
+
     async fn export(&self) -> Result<Export, StoreError> {
         let schema = self.schema;
         // One snapshot for all three tables, so the checkpoints cover exactly the rows.
@@ -563,11 +594,20 @@ impl ProjectionStore for PgStore {
             let incident: Incident = decode("incident", &state)?;
             incidents.insert(incident.id, incident);
         }
+        let mut changes = BTreeMap::new();
+        for state in sqlx::query_scalar::<_, String>(&format!("SELECT state FROM {schema}.changes"))
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let change: Change = decode("change", &state)?;
+            changes.insert(change.id, change);
+        }
         tx.commit().await?;
         Ok(Export {
             checkpoints,
             streams,
             incidents,
+            changes,
         })
     }
 

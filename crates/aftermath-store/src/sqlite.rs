@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use aftermath_core::{Incident, Projection, StreamState, Timestamp};
+use aftermath_core::{Change, Incident, Projection, StreamState, Timestamp};
 use aftermath_log::{Offset, Partition};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "token_signing_secret",
         include_str!("../../../migrations/sqlite/0002_token_signing_secret.sql"),
+    ),
+    (
+        3,
+        "changes",
+        include_str!("../../../migrations/sqlite/0003_changes.sql"),
     ),
 ];
 
@@ -207,6 +212,18 @@ impl ProjectionStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        for change in projection.changes.values() {
+            sqlx::query(
+                "INSERT INTO changes (id, service, at_ns, state) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(change.id.to_string())
+            .bind(&change.service)
+            .bind(change.at.unix_nanos() as i64)
+            .bind(encode(change))
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO checkpoints (log_partition, next_offset) VALUES (?, ?)
              ON CONFLICT (log_partition) DO UPDATE SET next_offset = excluded.next_offset",
@@ -221,7 +238,7 @@ impl ProjectionStore for SqliteStore {
 
     async fn reset(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["checkpoints", "streams", "incidents"] {
+        for table in ["checkpoints", "streams", "incidents", "changes"] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
@@ -237,6 +254,24 @@ impl ProjectionStore for SqliteStore {
 
     async fn finish_rebuild(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn changes_between(
+        &self,
+        service: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Change>, StoreError> {
+        let states: Vec<String> = sqlx::query_scalar(
+            "SELECT state FROM changes WHERE service = ? AND at_ns BETWEEN ? AND ?
+             ORDER BY at_ns, id",
+        )
+        .bind(service)
+        .bind(from.unix_nanos() as i64)
+        .bind(to.unix_nanos() as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        states.iter().map(|state| decode("change", state)).collect()
     }
 
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
@@ -305,10 +340,19 @@ impl ProjectionStore for SqliteStore {
             let incident: Incident = decode("incident", &state)?;
             incidents.insert(incident.id, incident);
         }
+        let mut changes = BTreeMap::new();
+        for state in sqlx::query_scalar::<_, String>("SELECT state FROM changes")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let change: Change = decode("change", &state)?;
+            changes.insert(change.id, change);
+        }
         Ok(Export {
             checkpoints,
             streams,
             incidents,
+            changes,
         })
     }
 

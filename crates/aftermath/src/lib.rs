@@ -19,6 +19,9 @@ use tokio::net::TcpListener;
 
 pub use demo::run_demo;
 
+/// Changes this long before an incident opened are shown on it as suspect changes.
+pub const DEFAULT_CHANGE_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
+
 /// How many facts the projector folds per transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
@@ -146,6 +149,8 @@ pub struct Config {
     pub batch_size: usize,
     /// How long a responder request waits for its fact to be folded before answering 202.
     pub projection_wait: Duration,
+    /// Changes this long before an incident opened, to its service, are suspect changes.
+    pub change_window: Duration,
 }
 
 impl Config {
@@ -157,6 +162,7 @@ impl Config {
             role: Role::All,
             batch_size: DEFAULT_BATCH_SIZE,
             projection_wait: Duration::from_secs(2),
+            change_window: DEFAULT_CHANGE_WINDOW,
         }
     }
 }
@@ -219,6 +225,7 @@ impl Application {
             store: self.parts.store.clone(),
             projected: None,
             projection_wait: self.config.projection_wait,
+            change_window: self.config.change_window,
         };
         let projector_task = if self.config.role.projects() {
             let projector = Projector::new(

@@ -91,6 +91,10 @@ struct RunArgs {
     /// Facts folded per projection transaction.
     #[arg(long, env = "AFTERMATH_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
     batch_size: usize,
+    /// Changes (deploys, config pushes) this many minutes before an incident opened, to
+    /// its service, show on it as suspect changes.
+    #[arg(long, env = "AFTERMATH_CHANGE_WINDOW_MINUTES", default_value_t = 120)]
+    change_window_minutes: u64,
 }
 
 impl RunArgs {
@@ -99,6 +103,7 @@ impl RunArgs {
         config.backends = self.backends.backends();
         config.role = role;
         config.batch_size = self.batch_size;
+        config.change_window = Duration::from_secs(self.change_window_minutes * 60);
         config
     }
 }

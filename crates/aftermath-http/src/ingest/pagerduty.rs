@@ -2,8 +2,8 @@
 //! token, and requests and answers have PagerDuty's shapes, so any tool with a PagerDuty
 //! integration works by changing its URL.
 
-use aftermath_core::normalize_pagerduty;
-use aftermath_store::Scope;
+use aftermath_core::{normalize_pagerduty, normalize_pagerduty_change};
+use aftermath_store::{Scope, TokenInfo};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -29,23 +29,21 @@ fn unauthorized(message: &str) -> Response {
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
-/// `POST /v2/enqueue`
-#[tracing::instrument(skip_all)]
-pub(crate) async fn pagerduty_enqueue(
-    State(state): State<AppState>,
+/// Reads the body and the ingest token its `routing_key` names, or the PagerDuty-shaped
+/// refusal to answer with.
+async fn authenticated(
+    state: &AppState,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Result<(Bytes, TokenInfo), Response>, ApiError> {
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             let error = format!("event exceeds {MAX_PAGERDUTY_EVENT_BYTES} bytes");
-            return Ok(invalid(StatusCode::PAYLOAD_TOO_LARGE, vec![error]));
+            return Ok(Err(invalid(StatusCode::PAYLOAD_TOO_LARGE, vec![error])));
         }
         Err(rejection) => {
-            return Ok(invalid(
-                StatusCode::BAD_REQUEST,
-                vec![rejection.body_text()],
-            ))
+            let refusal = invalid(StatusCode::BAD_REQUEST, vec![rejection.body_text()]);
+            return Ok(Err(refusal));
         }
     };
     // The routing key authenticates the event: read it before anything else.
@@ -53,20 +51,27 @@ pub(crate) async fn pagerduty_enqueue(
         .ok()
         .and_then(|event| event.get("routing_key")?.as_str().map(str::to_owned));
     let Some(routing_key) = routing_key.filter(|key| !key.is_empty()) else {
-        return Ok(invalid(
-            StatusCode::BAD_REQUEST,
-            vec!["'routing_key' is missing or blank".to_owned()],
-        ));
+        let error = "'routing_key' is missing or blank".to_owned();
+        return Ok(Err(invalid(StatusCode::BAD_REQUEST, vec![error])));
     };
-    let token = match state.store.authenticate(&routing_key).await {
-        Ok(Some(token)) if token.has(Scope::Ingest) => token,
-        Ok(Some(_)) => {
-            return Ok(unauthorized(
-                "the routing_key's token lacks the ingest scope",
-            ))
-        }
-        Ok(None) => return Ok(unauthorized("routing_key is not a valid ingest token")),
+    let refusal = match state.store.authenticate(&routing_key).await {
+        Ok(Some(token)) if token.has(Scope::Ingest) => return Ok(Ok((body, token))),
+        Ok(Some(_)) => unauthorized("the routing_key's token lacks the ingest scope"),
+        Ok(None) => unauthorized("routing_key is not a valid ingest token"),
         Err(error) => return Err(ApiError::internal("token lookup", error)),
+    };
+    Ok(Err(refusal))
+}
+
+/// `POST /v2/enqueue`
+#[tracing::instrument(skip_all)]
+pub(crate) async fn pagerduty_enqueue(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (body, token) = match authenticated(&state, body).await? {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Ok(refusal),
     };
     let generated = uuid::Uuid::new_v4().simple().to_string();
     let event =
@@ -83,11 +88,21 @@ pub(crate) async fn pagerduty_enqueue(
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-/// `POST /v2/change/enqueue` (change events): not available yet.
-pub(crate) async fn pagerduty_change() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "change events are not available yet",
-    )
+/// `POST /v2/change/enqueue`: a PagerDuty change event (a deploy, a config push…).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn pagerduty_change(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (body, token) = match authenticated(&state, body).await? {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Ok(refusal),
+    };
+    let facts = match normalize_pagerduty_change(&body, &token.id.to_string(), &token.name, now()) {
+        Ok(facts) => facts,
+        Err(errors) => return Ok(invalid(StatusCode::BAD_REQUEST, errors)),
+    };
+    append(&state, "pagerduty-change", &facts).await?;
+    let body = json!({"status": "success", "message": "Change event processed"});
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
