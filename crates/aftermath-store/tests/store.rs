@@ -261,6 +261,7 @@ contract_suite! {
         list_incidents_orders_filters_and_pages_without_gaps_or_duplicates,
         incident_cursors_round_trip_and_garbage_decodes_to_none,
         tokens_authenticate_revoke_and_never_expose_their_secret,
+        changes_are_kept_once_and_found_by_service_and_time,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -277,6 +278,7 @@ contract_suite! {
         list_incidents_orders_filters_and_pages_without_gaps_or_duplicates,
         incident_cursors_round_trip_and_garbage_decodes_to_none,
         tokens_authenticate_revoke_and_never_expose_their_secret,
+        changes_are_kept_once_and_found_by_service_and_time,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -1314,6 +1316,67 @@ mod contract {
     }
 
     /// 7. Unknown incident ids are not found, before and after projecting.
+    pub async fn changes_are_kept_once_and_found_by_service_and_time(store: SharedStore) {
+        let body = include_str!("../../../tests/fixtures/pagerduty/change.json");
+        let mut facts = Vec::new();
+        for (service, timestamp) in [
+            ("checkout", "2026-11-24T06:00:00Z"),
+            ("checkout", "2026-11-24T07:00:00Z"),
+            ("billing", "2026-11-24T07:00:00Z"),
+        ] {
+            let mut event: serde_json::Value = serde_json::from_str(body).unwrap();
+            event["payload"]["custom_details"]["service"] = service.into();
+            event["payload"]["timestamp"] = timestamp.into();
+            facts.extend(
+                aftermath_core::normalize_pagerduty_change(
+                    event.to_string().as_bytes(),
+                    "token",
+                    "ci",
+                    at("2026-11-24T07:30:00Z"),
+                )
+                .unwrap(),
+            );
+        }
+        // Folded twice (a redelivery): still one change each.
+        let mut projection = Projection::default();
+        for fact in facts.iter().chain(&facts) {
+            projection.apply(fact);
+        }
+        store.commit(&projection, 0, 0, 6).await.unwrap();
+        store.commit(&projection, 0, 6, 12).await.unwrap();
+        assert_eq!(store.export().await.unwrap().changes.len(), 3);
+
+        let found = store
+            .changes_between(
+                "checkout",
+                at("2026-11-24T06:30:00Z"),
+                at("2026-11-24T08:00:00Z"),
+            )
+            .await
+            .unwrap();
+        let times: Vec<String> = found.iter().map(|c| c.at.to_string()).collect();
+        assert_eq!(times, ["2026-11-24T07:00:00Z"]);
+        let all = store
+            .changes_between(
+                "checkout",
+                at("2026-11-24T00:00:00Z"),
+                at("2026-11-24T23:00:00Z"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].at < all[1].at, "oldest first");
+        assert!(store
+            .changes_between(
+                "search",
+                at("2026-11-24T00:00:00Z"),
+                at("2026-11-24T23:00:00Z")
+            )
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
     pub async fn unknown_incident_is_none(store: SharedStore) {
         let unknown = Uuid::from_u128(0x0123_4567_89ab_cdef);
         assert_eq!(store.incident(unknown).await.unwrap(), None);
