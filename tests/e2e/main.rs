@@ -5,6 +5,7 @@ mod alertmanager;
 mod errors;
 mod infra;
 mod kafka;
+mod loadgen;
 mod process;
 mod read_api;
 mod responder;

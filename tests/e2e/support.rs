@@ -34,6 +34,8 @@ pub struct TestApp {
     pub bob: String,
     /// Scope `read` only.
     pub reader: String,
+    /// Scopes `ingest` and `read` (the load generator), named "loadgen".
+    pub loadgen: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _data_dir: tempfile::TempDir,
@@ -133,6 +135,7 @@ pub async fn spawn_app_from(
     let alice = token("alice", &[Scope::Respond, Scope::Read]).await;
     let bob = token("bob", &[Scope::Respond, Scope::Read]).await;
     let reader = token("reader", &[Scope::Read]).await;
+    let loadgen = token("loadgen", &[Scope::Ingest, Scope::Read]).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -144,6 +147,7 @@ pub async fn spawn_app_from(
         alice,
         bob,
         reader,
+        loadgen,
         stop: Some(stop),
         server: Some(server),
         _data_dir: data_dir,
