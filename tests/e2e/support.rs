@@ -323,3 +323,11 @@ macro_rules! on_both_backends {
         })*
     };
 }
+
+/// Hex HMAC-SHA256 of `message` under `key`: how signing senders (Grafana, GitHub) sign.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}

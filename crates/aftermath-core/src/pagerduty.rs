@@ -197,11 +197,11 @@ pub fn normalize_pagerduty(
         ),
         (
             "links",
-            (!event.links.is_empty()).then(|| Value::Array(event.links)),
+            (!event.links.is_empty()).then_some(Value::Array(event.links)),
         ),
         (
             "images",
-            (!event.images.is_empty()).then(|| Value::Array(event.images)),
+            (!event.images.is_empty()).then_some(Value::Array(event.images)),
         ),
     ] {
         if let Some(value) = value {
