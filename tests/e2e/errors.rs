@@ -41,6 +41,12 @@ async fn malformed_notifications_are_400_naming_the_field_and_append_nothing() {
         reply.assert_error(400, field);
     }
     assert_eq!(app.log_end().await, 0);
+    // Refusals are counted by route pattern and status for operators.
+    let status = app.get("/v1/status", &app.reader).await.json();
+    assert_eq!(
+        status["rejected"]["POST /v1/ingest/alertmanager"]["400"], 7,
+        "{status}"
+    );
     app.stop().await;
 }
 

@@ -60,6 +60,10 @@ impl From<aftermath_core::IngestError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status.is_client_error() {
+            // The reason, never the body: details are Aftermath's own words.
+            tracing::info!(status = self.status.as_u16(), error = self.error, detail = %self.detail, "request refused");
+        }
         let body = Json(serde_json::json!({"error": self.error, "detail": self.detail}));
         let mut response = (self.status, body).into_response();
         match self.status {

@@ -392,5 +392,8 @@ pub(crate) async fn status(
             serde_json::json!({"log_end": end, "projected": projected, "lag": end.saturating_sub(projected)}),
         );
     }
-    Ok(Json(serde_json::json!({"partitions": partitions})))
+    Ok(Json(serde_json::json!({
+        "partitions": partitions,
+        "rejected": state.rejections.snapshot(),
+    })))
 }

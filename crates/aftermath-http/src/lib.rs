@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod incidents;
 mod ingest;
+mod rejections;
 mod request;
 mod views;
 
@@ -23,6 +24,7 @@ use axum::{Json, Router};
 use tokio::sync::watch;
 
 pub use error::ApiError;
+pub use rejections::Rejections;
 
 /// Request bodies above this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub projection_wait: Duration,
     /// Changes this long before an incident opened, to its service, are suspect changes.
     pub change_window: Duration,
+    /// Refused requests, counted by route and status.
+    pub rejections: Rejections,
 }
 
 /// The wall clock, read only at the edge: facts carry it as `recorded_at`.
@@ -76,6 +80,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.rejections.clone(),
+            rejections::count_rejections,
+        ))
         .with_state(state)
 }
 

@@ -226,6 +226,7 @@ impl Application {
             projected: None,
             projection_wait: self.config.projection_wait,
             change_window: self.config.change_window,
+            rejections: aftermath_http::Rejections::default(),
         };
         let projector_task = if self.config.role.projects() {
             let projector = Projector::new(
