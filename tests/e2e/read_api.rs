@@ -145,3 +145,32 @@ crate::on_both_backends!(
     listing_filters_by_status_and_pages_newest_first,
     detail_timeline_and_postmortem_describe_the_incident,
 );
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_every_operation_in_it_is_routed() {
+    let app = spawn_app().await;
+    let reply = app
+        .request(reqwest::Method::GET, "/openapi.json", None, None, &[])
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text, aftermath_http::openapi_json());
+    let document = reply.json();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+        for method in operations.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let answer = app
+                .request(method.clone(), &concrete, Some(&app.reader), None, &[])
+                .await;
+            assert_ne!(
+                answer.status, 405,
+                "{method} {path} is documented but not routed"
+            );
+            assert!(
+                !answer.text.contains("no such endpoint"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    app.stop().await;
+}

@@ -23,8 +23,8 @@ pub use alertmanager::{
     normalize_alertmanager, parse_json, IngestError, MAX_ALERTS_PER_NOTIFICATION,
 };
 pub use fact::{
-    Acknowledged, AlertAcknowledged, ChangeRecorded, AlertNotified, AlertStatus, Fact, FactBody, FactDecodeError,
-    NoteAdded, NotificationReceived, Resolved, FACT_TYPES,
+    Acknowledged, AlertAcknowledged, AlertNotified, AlertStatus, ChangeRecorded, Fact, FactBody,
+    FactDecodeError, NoteAdded, NotificationReceived, Resolved, FACT_TYPES,
 };
 pub use fold::{Change, FoldOutcome, Projection, StreamState};
 #[allow(unused_imports)]

@@ -5,6 +5,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// The JSON body of every error.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// A short machine-readable kind, such as `invalid_body`.
+    error: &'static str,
+    /// What was wrong and where.
+    detail: String,
+}
+
 /// An error answered to the client.
 #[derive(Debug)]
 pub struct ApiError {
@@ -64,7 +73,10 @@ impl IntoResponse for ApiError {
             // The reason, never the body: details are Aftermath's own words.
             tracing::info!(status = self.status.as_u16(), error = self.error, detail = %self.detail, "request refused");
         }
-        let body = Json(serde_json::json!({"error": self.error, "detail": self.detail}));
+        let body = Json(ErrorBody {
+            error: self.error,
+            detail: self.detail,
+        });
         let mut response = (self.status, body).into_response();
         match self.status {
             StatusCode::UNAUTHORIZED => {

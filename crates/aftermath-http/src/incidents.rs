@@ -16,11 +16,17 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::ErrorBody;
+use crate::openapi::IdempotencyKey;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::request::{body_bytes, idempotency_key, incident_id, json_body, text_field};
-use crate::views::{IncidentDetail, IncidentSummary, TimelineView};
+use crate::views::{
+    IncidentDetail, IncidentPageView, IncidentSummary, ResponderAnswer, TimelineView,
+};
 use crate::{now, ApiError, AppState};
 
 const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -52,19 +58,19 @@ async fn load_incident(state: &AppState, id: &str) -> Result<Incident, ApiError>
         .ok_or_else(|| ApiError::unknown_incident(id))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AckRequest {
     note: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoteRequest {
     text: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResolveRequest {
     resolution: Option<String>,
@@ -79,6 +85,20 @@ struct Action {
 }
 
 /// `POST /v1/incidents/{id}/ack` `{"note"?}`
+#[utoipa::path(post, path = "/v1/incidents/{id}/ack", tag = "respond",
+    security(("bearer" = ["respond"])),
+    params(("id" = String, Path, description = "Incident id"), IdempotencyKey),
+    request_body(content = AckRequest, description = "An optional note; an empty body is `{}`"),
+    responses(
+        (status = 200, description = "Acknowledged and folded", body = ResponderAnswer),
+        (status = 202, description = "On the log, not folded yet", body = ResponderAnswer),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `respond`", body = ErrorBody),
+        (status = 404, description = "Unknown incident", body = ErrorBody),
+        (status = 409, description = "Already acknowledged or resolved", body = ErrorBody),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody)
+    ))]
 pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,6 +130,19 @@ pub(crate) async fn acknowledge(
 }
 
 /// `POST /v1/incidents/{id}/notes` `{"text"}`
+#[utoipa::path(post, path = "/v1/incidents/{id}/notes", tag = "respond",
+    security(("bearer" = ["respond"])),
+    params(("id" = String, Path, description = "Incident id"), IdempotencyKey),
+    request_body = NoteRequest,
+    responses(
+        (status = 200, description = "Noted and folded", body = ResponderAnswer),
+        (status = 202, description = "On the log, not folded yet", body = ResponderAnswer),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `respond`", body = ErrorBody),
+        (status = 404, description = "Unknown incident", body = ErrorBody),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody)
+    ))]
 pub(crate) async fn add_note(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,6 +167,20 @@ pub(crate) async fn add_note(
 }
 
 /// `POST /v1/incidents/{id}/resolve` `{"resolution"?}`
+#[utoipa::path(post, path = "/v1/incidents/{id}/resolve", tag = "respond",
+    security(("bearer" = ["respond"])),
+    params(("id" = String, Path, description = "Incident id"), IdempotencyKey),
+    request_body = ResolveRequest,
+    responses(
+        (status = 200, description = "Resolved and folded", body = ResponderAnswer),
+        (status = 202, description = "On the log, not folded yet", body = ResponderAnswer),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `respond`", body = ErrorBody),
+        (status = 404, description = "Unknown incident", body = ErrorBody),
+        (status = 409, description = "Already resolved", body = ErrorBody),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody)
+    ))]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
@@ -251,21 +298,34 @@ fn answer(
     incident: Option<&Incident>,
     replayed: bool,
 ) -> Response {
-    let body = serde_json::json!({
-        "fact_id": fact_id,
-        "replayed": replayed,
-        "projected": incident.is_some(),
-        "incident": incident.map(|incident| IncidentDetail::of(incident, &[])),
-    });
+    let body = ResponderAnswer {
+        fact_id,
+        replayed,
+        projected: incident.is_some(),
+        incident: incident.map(|incident| IncidentDetail::of(incident, &[])),
+    };
     (status, Json(body)).into_response()
 }
 
 /// `GET /v1/incidents?status=open|resolved|all&limit=&cursor=`
+#[utoipa::path(get, path = "/v1/incidents", tag = "read",
+    security(("bearer" = ["read"])),
+    params(
+        ("status" = Option<String>, Query, description = "`open`, `resolved` or `all` (default)"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = IncidentPageView),
+        (status = 400, description = "Bad query parameter", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `read`", body = ErrorBody)
+    ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let Query(params) =
         query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
@@ -323,13 +383,23 @@ pub(crate) async fn list(
         .await
         .map_err(|error| ApiError::internal("listing incidents", error))?;
     let incidents: Vec<_> = page.incidents.iter().map(IncidentSummary::of).collect();
-    Ok(Json(serde_json::json!({
-        "incidents": incidents,
-        "next_cursor": page.next_cursor.map(|cursor| cursor.encode()),
-    })))
+    Ok(Json(IncidentPageView {
+        incidents,
+        next_cursor: page.next_cursor.map(|cursor| cursor.encode()),
+    })
+    .into_response())
 }
 
 /// `GET /v1/incidents/{id}`
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "read",
+    security(("bearer" = ["read"])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentDetail),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `read`", body = ErrorBody),
+        (status = 404, description = "Unknown incident", body = ErrorBody)
+    ))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -342,6 +412,15 @@ pub(crate) async fn show(
 }
 
 /// `GET /v1/incidents/{id}/timeline`
+#[utoipa::path(get, path = "/v1/incidents/{id}/timeline", tag = "read",
+    security(("bearer" = ["read"])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Entries in order, suspect changes first", body = TimelineView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `read`", body = ErrorBody),
+        (status = 404, description = "Unknown incident", body = ErrorBody)
+    ))]
 pub(crate) async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
@@ -354,6 +433,15 @@ pub(crate) async fn timeline(
 }
 
 /// `GET /v1/incidents/{id}/postmortem`: the Markdown draft.
+#[utoipa::path(get, path = "/v1/incidents/{id}/postmortem", tag = "read",
+    security(("bearer" = ["read"])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The post-mortem draft", body = String, content_type = "text/markdown"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `read`", body = ErrorBody),
+        (status = 404, description = "Unknown incident", body = ErrorBody)
+    ))]
 pub(crate) async fn postmortem(
     State(state): State<AppState>,
     caller: Caller,
@@ -369,6 +457,13 @@ pub(crate) async fn postmortem(
 }
 
 /// `GET /v1/status`: how far the projections are behind the log.
+#[utoipa::path(get, path = "/v1/status", tag = "read",
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "Per partition `log_end`, `projected`, `lag`; refused requests by route and status", body = Object),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `read`", body = ErrorBody)
+    ))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,8 +6,10 @@
 
 mod auth;
 mod error;
+mod health;
 mod incidents;
 mod ingest;
+mod openapi;
 mod rejections;
 mod request;
 mod views;
@@ -18,12 +20,12 @@ use aftermath_core::Timestamp;
 use aftermath_log::SharedLog;
 use aftermath_store::{ProjectorPositions, SharedStore};
 use axum::extract::DefaultBodyLimit;
-use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use tokio::sync::watch;
 
 pub use error::ApiError;
+pub use openapi::openapi_json;
 pub use rejections::Rejections;
 
 /// Request bodies above this are refused with 413 before they are read.
@@ -53,8 +55,9 @@ pub(crate) fn now() -> Timestamp {
 /// Builds the router with every endpoint.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(health::openapi))
         .route("/v1/ingest/alertmanager", post(ingest::alertmanager))
         .route(
             "/v1/ingest/grafana",
@@ -90,37 +93,10 @@ pub fn router(state: AppState) -> Router {
 /// Only the probes, for processes that serve no API (`aftermath project`).
 pub fn health_router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .fallback(error::not_found)
         .with_state(state)
-}
-
-/// Liveness: the process answers.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
-}
-
-/// Readiness: the log and the projection store both answer.
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state
-        .log
-        .ping()
-        .await
-        .map_err(|error| ApiError::internal("reaching the event log", error))?;
-    state
-        .store
-        .checkpoints()
-        .await
-        .map_err(|error| ApiError::internal("reaching the projection store", error))?;
-    // A projector also says which partitions it folds (its consumer-group share).
-    let owned = match state.projected {
-        Some(_) => Some(state.log.owned_partitions().await),
-        None => None,
-    };
-    Ok(Json(
-        serde_json::json!({"status": "ready", "owned_partitions": owned}),
-    ))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

@@ -2,13 +2,16 @@
 
 use aftermath_core::{AlertState, Change, Incident, TimelineEntry};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An incident as listed: everything but its alerts and timeline.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct IncidentSummary<'a> {
     id: String,
+    /// `triggered`, `acknowledged` or `resolved`.
     status: &'static str,
     title: &'a str,
+    /// `critical`, `error`, `warning` or `info`.
     severity: &'static str,
     service: Option<&'a str>,
     source: &'a str,
@@ -50,16 +53,21 @@ impl<'a> IncidentSummary<'a> {
 }
 
 /// One incident in full, with its alerts and where to find its timeline and post-mortem.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct IncidentDetail<'a> {
     #[serde(flatten)]
     summary: IncidentSummary<'a>,
+    /// Alerts with their own state: `fingerprint`, `status`, `labels`, `annotations`,
+    /// `starts_at`, `ends_at`, `generator_url`.
+    #[schema(value_type = Vec<Object>)]
     alerts: Vec<&'a AlertState>,
+    /// Changes to the incident's service shortly before it opened.
+    #[schema(value_type = Vec<Object>)]
     suspect_changes: &'a [Change],
     links: Links,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Links {
     timeline: String,
     postmortem: String,
@@ -94,10 +102,32 @@ pub(crate) enum TimelineItem<'a> {
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct TimelineView<'a> {
     incident_id: String,
+    /// In order: `at`, `kind`, `actor`, `text`, and `fact_id` (or `change_id` for a
+    /// `suspect_change`).
+    #[schema(value_type = Vec<Object>)]
     entries: Vec<TimelineItem<'a>>,
+}
+
+/// A page of incidents, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct IncidentPageView<'a> {
+    pub(crate) incidents: Vec<IncidentSummary<'a>>,
+    /// Pass back as `cursor` for the next page; absent on the last page.
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// What a responder request did.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ResponderAnswer<'a> {
+    pub(crate) fact_id: uuid::Uuid,
+    /// The request repeated an earlier one with the same `Idempotency-Key`.
+    pub(crate) replayed: bool,
+    /// The incident below is as folded after this request (else not included yet).
+    pub(crate) projected: bool,
+    pub(crate) incident: Option<IncidentDetail<'a>>,
 }
 
 impl<'a> TimelineView<'a> {

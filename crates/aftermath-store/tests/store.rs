@@ -1525,6 +1525,7 @@ mod postgres_only {
             assert_eq!(
                 schemas,
                 [
+                    "aftermath_projections.changes",
                     "aftermath_projections.checkpoints",
                     "aftermath_projections.incidents",
                     "aftermath_projections.streams",

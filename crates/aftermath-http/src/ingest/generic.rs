@@ -13,12 +13,13 @@ use serde::Serialize;
 
 use super::{append, IngestAccepted};
 use crate::auth::Caller;
+use crate::error::ErrorBody;
 use crate::request::body_bytes;
 use crate::{now, ApiError, AppState};
 
 /// The shared ingest answer plus the dedup key the event was grouped by, which a sender
 /// that sent none needs to know (it was derived from title and service).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct GenericAccepted {
     #[serde(flatten)]
     summary: IngestAccepted,
@@ -26,19 +27,31 @@ pub(crate) struct GenericAccepted {
 }
 
 /// The shared ingest answer plus, per event in request order, where it went.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CloudEventsAccepted {
     #[serde(flatten)]
     summary: IngestAccepted,
     events: Vec<CloudEventAccepted>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CloudEventAccepted {
     dedup_key: String,
     stream_key: String,
 }
 
+/// `POST /v1/ingest/generic`
+#[utoipa::path(post, path = "/v1/ingest/generic", tag = "ingest",
+    security(("bearer" = ["ingest"])),
+    request_body(content = Object, description = "`{\"title\", \"status\": \"firing\"|\"resolved\", \"dedup_key\", \"severity\", \"service\", \"description\", \"labels\", \"occurred_at\", \"source_url\"}`"),
+    responses(
+        (status = 202, description = "On the log", body = GenericAccepted),
+        (status = 400, description = "Malformed event; `detail` names the field", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `ingest`", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody)
+    ))]
 #[tracing::instrument(skip_all, fields(caller = %caller.0.name))]
 pub(crate) async fn generic(
     State(state): State<AppState>,
@@ -58,6 +71,19 @@ pub(crate) async fn generic(
     ))
 }
 
+/// `POST /v1/ingest/cloudevents`
+#[utoipa::path(post, path = "/v1/ingest/cloudevents", tag = "ingest",
+    security(("bearer" = ["ingest"])),
+    request_body(content = Object, description = "A CloudEvents 1.0 event (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); the generic fields under `data`"),
+    responses(
+        (status = 202, description = "Every event on the log", body = CloudEventsAccepted),
+        (status = 400, description = "Malformed event; `detail` names the field, e.g. `[2].specversion`", body = ErrorBody),
+        (status = 415, description = "Not a CloudEvents JSON content type", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `ingest`", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody)
+    ))]
 #[tracing::instrument(skip_all, fields(caller = %caller.0.name))]
 pub(crate) async fn cloudevents(
     State(state): State<AppState>,

@@ -21,6 +21,7 @@ use sha2::Sha256;
 
 use super::{accepted, append, IngestAccepted};
 use crate::auth::Caller;
+use crate::error::ErrorBody;
 use crate::request::body_bytes;
 use crate::{now, ApiError, AppState};
 
@@ -38,6 +39,18 @@ const TIMESTAMP_HEADERS: [&str; 2] = [
 /// older one may be a replay, a newer one a forged clock.
 const MAX_TIMESTAMP_SKEW_SECONDS: i64 = 5 * 60;
 
+/// `POST` or `PUT /v1/ingest/grafana`
+#[utoipa::path(method(post, put), path = "/v1/ingest/grafana", tag = "ingest",
+    security(("bearer" = ["ingest"])),
+    request_body(content = Object, description = "Grafana's webhook contact point body, version \"1\"; signed (X-Grafana-Alerting-Signature) when the token has a signing secret"),
+    responses(
+        (status = 202, description = "On the log", body = IngestAccepted),
+        (status = 400, description = "Malformed body; `detail` names the field", body = ErrorBody),
+        (status = 401, description = "No valid token, or a bad or stale signature", body = ErrorBody),
+        (status = 403, description = "Token lacks `ingest`", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody)
+    ))]
 #[tracing::instrument(skip_all, fields(caller = %caller.0.name))]
 pub(crate) async fn grafana(
     State(state): State<AppState>,

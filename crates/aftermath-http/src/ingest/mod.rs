@@ -15,14 +15,14 @@ use serde::Serialize;
 
 use crate::{ApiError, AppState};
 
-pub(crate) use alertmanager::alertmanager;
+pub(crate) use alertmanager::*;
 pub(crate) use generic::*;
 pub(crate) use github::*;
 pub(crate) use grafana::*;
 pub(crate) use pagerduty::*;
 
 /// What appending a request's facts did.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct IngestAccepted {
     status: &'static str,
     /// Facts written by this request.

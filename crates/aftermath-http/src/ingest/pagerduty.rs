@@ -13,6 +13,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::append;
+use crate::error::ErrorBody;
 use crate::{now, ApiError, AppState};
 
 /// PagerDuty refuses events over 512 KB; so does Aftermath.
@@ -64,6 +65,15 @@ async fn authenticated(
 }
 
 /// `POST /v2/enqueue`
+#[utoipa::path(post, path = "/v2/enqueue", tag = "ingest",
+    request_body(content = Object, description = "A PagerDuty Events API v2 event; its `routing_key` is an ingest token"),
+    responses(
+        (status = 202, description = "`{\"status\": \"success\", \"message\": \"Event processed\", \"dedup_key\"}`", body = Object),
+        (status = 400, description = "`{\"status\": \"invalid event\", \"message\": \"Event object is invalid\", \"errors\": […]}`", body = Object),
+        (status = 401, description = "The routing key is not an ingest token", body = Object),
+        (status = 413, description = "Event over 512 KB", body = Object),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody),
+    ))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn pagerduty_enqueue(
     State(state): State<AppState>,
@@ -89,6 +99,14 @@ pub(crate) async fn pagerduty_enqueue(
 }
 
 /// `POST /v2/change/enqueue`: a PagerDuty change event (a deploy, a config push…).
+#[utoipa::path(post, path = "/v2/change/enqueue", tag = "ingest",
+    request_body(content = Object, description = "A PagerDuty change event; its `routing_key` is an ingest token"),
+    responses(
+        (status = 202, description = "`{\"status\": \"success\", \"message\": \"Change event processed\"}`", body = Object),
+        (status = 400, description = "Invalid event, PagerDuty's shape", body = Object),
+        (status = 401, description = "The routing key is not an ingest token", body = Object),
+        (status = 503, description = "The log is unavailable; retry", body = ErrorBody),
+    ))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn pagerduty_change(
     State(state): State<AppState>,
