@@ -2,10 +2,6 @@
 //! example payloads GitHub documents for `workflow_run` and `workflow_job`, with the token
 //! as a bearer or in the payload URL, signed and unsigned.
 
-use std::collections::BTreeSet;
-
-use aftermath::Config;
-use aftermath_store::Scope;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -209,21 +205,6 @@ async fn a_failed_job_lands_on_its_runs_incident_with_its_failed_step() {
     app.stop().await;
 }
 
-/// An app whose extra `github` ingest token carries [`SIGNING_SECRET`]; returns that
-/// token too.
-async fn spawn_app_with_signing_token() -> (TestApp, String) {
-    let data_dir = tempfile::tempdir().unwrap();
-    let config = Config::new(data_dir.path(), "127.0.0.1:0".parse().unwrap());
-    let store = config.backends.open_store().await.unwrap();
-    let scopes: BTreeSet<Scope> = [Scope::Ingest].into_iter().collect();
-    let (_, token) = store
-        .create_token_with("github", &scopes, aftermath::now(), Some(SIGNING_SECRET))
-        .await
-        .unwrap();
-    drop(store);
-    (spawn_app_from(config, data_dir, None).await, token)
-}
-
 fn signature(secret: &str, body: &str) -> String {
     format!(
         "sha256={}",
@@ -233,7 +214,7 @@ fn signature(secret: &str, body: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_with_a_signing_secret_takes_only_deliveries_signed_with_it() {
-    let (app, token) = spawn_app_with_signing_token().await;
+    let (app, token) = spawn_app_with_signing_token("github", SIGNING_SECRET).await;
     // As GitHub sends it: the token in the payload URL, the body signed.
     let url = format!("{PATH}?token={token}");
     let signed = signature(SIGNING_SECRET, RUN_FAILURE);

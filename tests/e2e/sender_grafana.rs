@@ -2,10 +2,6 @@
 //! /v1/ingest/grafana`), replaying the payload example of Grafana's documentation, with
 //! and without Grafana's HMAC signature.
 
-use std::collections::BTreeSet;
-
-use aftermath::Config;
-use aftermath_store::Scope;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -167,21 +163,6 @@ async fn a_missing_token_is_401_and_a_token_without_the_ingest_scope_403() {
     app.stop().await;
 }
 
-/// An app whose extra `grafana` ingest token carries [`SIGNING_SECRET`]; returns that
-/// token too.
-async fn spawn_app_with_signing_token() -> (TestApp, String) {
-    let data_dir = tempfile::tempdir().unwrap();
-    let config = Config::new(data_dir.path(), "127.0.0.1:0".parse().unwrap());
-    let store = config.backends.open_store().await.unwrap();
-    let scopes: BTreeSet<Scope> = [Scope::Ingest].into_iter().collect();
-    let (_, token) = store
-        .create_token_with("grafana", &scopes, aftermath::now(), Some(SIGNING_SECRET))
-        .await
-        .unwrap();
-    drop(store);
-    (spawn_app_from(config, data_dir, None).await, token)
-}
-
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -231,7 +212,7 @@ async fn send_signed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_with_a_signing_secret_accepts_only_fresh_valid_signatures() {
-    let (app, token) = spawn_app_with_signing_token().await;
+    let (app, token) = spawn_app_with_signing_token("grafana", SIGNING_SECRET).await;
 
     let signed = grafana_signature(SIGNING_SECRET, FIRING, Some(unix_now()));
     assert_accepted(&send_signed(&app, &token, FIRING, &signed).await);

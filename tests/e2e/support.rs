@@ -100,6 +100,21 @@ impl Reply {
     }
 }
 
+/// An app with one more ingest token, `name`, that carries `signing_secret` (signing
+/// senders: Grafana, GitHub); returns that token too.
+pub async fn spawn_app_with_signing_token(name: &str, signing_secret: &str) -> (TestApp, String) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = Config::new(data_dir.path(), "127.0.0.1:0".parse().unwrap());
+    let store = config.backends.open_store().await.unwrap();
+    let scopes: BTreeSet<Scope> = [Scope::Ingest].into_iter().collect();
+    let (_, token) = store
+        .create_token_with(name, &scopes, aftermath::now(), Some(signing_secret))
+        .await
+        .unwrap();
+    drop(store);
+    (spawn_app_from(config, data_dir, None).await, token)
+}
+
 /// An app on the embedded default.
 pub async fn spawn_app() -> TestApp {
     spawn_app_on(Backend::Embedded).await
