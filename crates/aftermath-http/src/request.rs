@@ -73,3 +73,15 @@ pub(crate) fn text_field(field: &str, value: &str, max: usize) -> Result<(), Api
     }
     Ok(())
 }
+
+/// Whether `signature` is the HMAC-SHA256 of `parts` (concatenated) under `secret`,
+/// compared in constant time: how signing senders (Grafana, GitHub) prove a request.
+pub(crate) fn hmac_sha256_verifies(secret: &str, parts: &[&[u8]], signature: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.verify_slice(signature).is_ok()
+}
