@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::Timestamp;
+use crate::{ActionItemKind, Severity, Timestamp};
 
 /// Every `(type, version)` pair this build can read, with the JSON Schema file in
 /// `schemas/` that describes it.
@@ -18,6 +18,41 @@ pub const FACT_TYPES: &[(&str, u32, &str)] = &[
     ("incident.acknowledged", 1, "incident.acknowledged.v1.json"),
     ("incident.note_added", 1, "incident.note_added.v1.json"),
     ("incident.resolved", 1, "incident.resolved.v1.json"),
+    ("incident.mitigated", 1, "incident.mitigated.v1.json"),
+    ("incident.reopened", 1, "incident.reopened.v1.json"),
+    (
+        "incident.severity_changed",
+        1,
+        "incident.severity_changed.v1.json",
+    ),
+    (
+        "incident.commander_assigned",
+        1,
+        "incident.commander_assigned.v1.json",
+    ),
+    ("incident.why_added", 1, "incident.why_added.v1.json"),
+    ("incident.why_amended", 1, "incident.why_amended.v1.json"),
+    (
+        "incident.root_cause_stated",
+        1,
+        "incident.root_cause_stated.v1.json",
+    ),
+    (
+        "incident.impact_recorded",
+        1,
+        "incident.impact_recorded.v1.json",
+    ),
+    (
+        "incident.action_item_added",
+        1,
+        "incident.action_item_added.v1.json",
+    ),
+    (
+        "incident.action_item_done",
+        1,
+        "incident.action_item_done.v1.json",
+    ),
+    ("incident.link_added", 1, "incident.link_added.v1.json"),
 ];
 
 /// One immutable entry of the log.
@@ -43,6 +78,17 @@ pub enum FactBody {
     Acknowledged(Acknowledged),
     NoteAdded(NoteAdded),
     Resolved(Resolved),
+    Mitigated(Mitigated),
+    Reopened(Reopened),
+    SeverityChanged(SeverityChanged),
+    CommanderAssigned(CommanderAssigned),
+    WhyAdded(WhyAdded),
+    WhyAmended(WhyAmended),
+    RootCauseStated(RootCauseStated),
+    ImpactRecorded(ImpactRecorded),
+    ActionItemAdded(ActionItemAdded),
+    ActionItemDone(ActionItemDone),
+    LinkAdded(LinkAdded),
 }
 
 impl FactBody {
@@ -55,6 +101,17 @@ impl FactBody {
             FactBody::Acknowledged(_) => "incident.acknowledged",
             FactBody::NoteAdded(_) => "incident.note_added",
             FactBody::Resolved(_) => "incident.resolved",
+            FactBody::Mitigated(_) => "incident.mitigated",
+            FactBody::Reopened(_) => "incident.reopened",
+            FactBody::SeverityChanged(_) => "incident.severity_changed",
+            FactBody::CommanderAssigned(_) => "incident.commander_assigned",
+            FactBody::WhyAdded(_) => "incident.why_added",
+            FactBody::WhyAmended(_) => "incident.why_amended",
+            FactBody::RootCauseStated(_) => "incident.root_cause_stated",
+            FactBody::ImpactRecorded(_) => "incident.impact_recorded",
+            FactBody::ActionItemAdded(_) => "incident.action_item_added",
+            FactBody::ActionItemDone(_) => "incident.action_item_done",
+            FactBody::LinkAdded(_) => "incident.link_added",
         }
     }
 
@@ -69,6 +126,17 @@ impl FactBody {
             FactBody::Acknowledged(f) => Some(f.incident_id),
             FactBody::NoteAdded(f) => Some(f.incident_id),
             FactBody::Resolved(f) => Some(f.incident_id),
+            FactBody::Mitigated(f) => Some(f.incident_id),
+            FactBody::Reopened(f) => Some(f.incident_id),
+            FactBody::SeverityChanged(f) => Some(f.incident_id),
+            FactBody::CommanderAssigned(f) => Some(f.incident_id),
+            FactBody::WhyAdded(f) => Some(f.incident_id),
+            FactBody::WhyAmended(f) => Some(f.incident_id),
+            FactBody::RootCauseStated(f) => Some(f.incident_id),
+            FactBody::ImpactRecorded(f) => Some(f.incident_id),
+            FactBody::ActionItemAdded(f) => Some(f.incident_id),
+            FactBody::ActionItemDone(f) => Some(f.incident_id),
+            FactBody::LinkAdded(f) => Some(f.incident_id),
             FactBody::NotificationReceived(_)
             | FactBody::AlertNotified(_)
             | FactBody::AlertAcknowledged(_)
@@ -85,6 +153,17 @@ impl FactBody {
             FactBody::Acknowledged(f) => serde_json::to_value(f),
             FactBody::NoteAdded(f) => serde_json::to_value(f),
             FactBody::Resolved(f) => serde_json::to_value(f),
+            FactBody::Mitigated(f) => serde_json::to_value(f),
+            FactBody::Reopened(f) => serde_json::to_value(f),
+            FactBody::SeverityChanged(f) => serde_json::to_value(f),
+            FactBody::CommanderAssigned(f) => serde_json::to_value(f),
+            FactBody::WhyAdded(f) => serde_json::to_value(f),
+            FactBody::WhyAmended(f) => serde_json::to_value(f),
+            FactBody::RootCauseStated(f) => serde_json::to_value(f),
+            FactBody::ImpactRecorded(f) => serde_json::to_value(f),
+            FactBody::ActionItemAdded(f) => serde_json::to_value(f),
+            FactBody::ActionItemDone(f) => serde_json::to_value(f),
+            FactBody::LinkAdded(f) => serde_json::to_value(f),
         }
     }
 
@@ -119,6 +198,39 @@ impl FactBody {
             }
             ("incident.resolved", 1) => {
                 FactBody::Resolved(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.mitigated", 1) => {
+                FactBody::Mitigated(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.reopened", 1) => {
+                FactBody::Reopened(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.severity_changed", 1) => {
+                FactBody::SeverityChanged(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.commander_assigned", 1) => {
+                FactBody::CommanderAssigned(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.why_added", 1) => {
+                FactBody::WhyAdded(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.why_amended", 1) => {
+                FactBody::WhyAmended(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.root_cause_stated", 1) => {
+                FactBody::RootCauseStated(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.impact_recorded", 1) => {
+                FactBody::ImpactRecorded(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.action_item_added", 1) => {
+                FactBody::ActionItemAdded(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.action_item_done", 1) => {
+                FactBody::ActionItemDone(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.link_added", 1) => {
+                FactBody::LinkAdded(serde_json::from_value(payload).map_err(bad_payload)?)
             }
             _ => {
                 return Err(FactDecodeError::UnknownType {
@@ -310,6 +422,116 @@ pub struct Resolved {
     pub incident_id: Uuid,
     pub actor: String,
     pub resolution: Option<String>,
+}
+
+/// `incident.mitigated` v1: a responder stopped the bleeding (a rollback, a failover)
+/// without the incident being resolved yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mitigated {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+/// `incident.reopened` v1: a resolved incident came back. Whether the reopen window is
+/// still open is the API's check (the fold has no clock); the fold only settles the
+/// lifecycle rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reopened {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub reason: Option<String>,
+}
+
+/// `incident.severity_changed` v1: a person raised or lowered the severity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeverityChanged {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub severity: Severity,
+    pub reason: String,
+}
+
+/// `incident.commander_assigned` v1: who leads the response from now on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommanderAssigned {
+    pub incident_id: Uuid,
+    pub actor: String,
+    /// The commander's name (free text: a person, not necessarily a token).
+    pub name: String,
+}
+
+/// `incident.why_added` v1: the next of the five whys, with its answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WhyAdded {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub question: String,
+    pub answer: String,
+}
+
+/// `incident.why_amended` v1: a new wording of why `number` (1-based); the old one is kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WhyAmended {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub number: u32,
+    pub question: String,
+    pub answer: String,
+}
+
+/// `incident.root_cause_stated` v1. Without `text`, the root cause is the last why's
+/// current answer at the time this fact is folded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RootCauseStated {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub text: Option<String>,
+}
+
+/// `incident.impact_recorded` v1: the impact as a person assessed it; the latest wins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImpactRecorded {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub summary: String,
+    pub users_affected: Option<u64>,
+    pub failed_requests: Option<u64>,
+    pub data_loss: bool,
+    pub customer_facing: bool,
+    /// Overrides the downtime derived from the alerts when set.
+    pub downtime_seconds: Option<u64>,
+}
+
+/// `incident.action_item_added` v1: follow-up work, possibly long after resolution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionItemAdded {
+    pub incident_id: Uuid,
+    pub actor: String,
+    /// Chosen by the API when the request arrives, so replaying the log gives the same id.
+    pub action_item_id: Uuid,
+    pub title: String,
+    pub owner: String,
+    pub kind: ActionItemKind,
+    /// A calendar date, `YYYY-MM-DD`.
+    pub due: Option<String>,
+}
+
+/// `incident.action_item_done` v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionItemDone {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub action_item_id: Uuid,
+}
+
+/// `incident.link_added` v1: a related document (a dashboard, a pull request, a ticket).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkAdded {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub url: String,
+    pub title: String,
 }
 
 #[cfg(test)]

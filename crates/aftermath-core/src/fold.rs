@@ -8,12 +8,20 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::fact::{
-    Acknowledged, AlertAcknowledged, AlertNotified, NoteAdded, NotificationReceived, Resolved,
+    Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified,
+    CommanderAssigned, ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationReceived,
+    Reopened, Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended,
 };
+use crate::incident::{ActionItem, Impact, Link, RootCause, Why, WhyAmendment};
 use crate::{
     incident_id_for, AlertState, AlertStatus, Fact, FactBody, Incident, IncidentStatus,
     TimelineEntry, TimelineKind, Timestamp,
 };
+
+/// The refusal of anything that would change what a closed incident's published
+/// post-mortem says (the lifecycle, severity, commander, whys, root cause, impact).
+/// Action items and links stay open: prevention work and its references come later.
+const CLOSED: &str = "incident was already closed";
 
 /// What the fold keeps per stream (grouping key) besides its incidents.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -97,6 +105,17 @@ impl Projection {
             FactBody::Acknowledged(body) => self.apply_acknowledged(fact, body),
             FactBody::NoteAdded(body) => self.apply_note(fact, body),
             FactBody::Resolved(body) => self.apply_resolved(fact, body),
+            FactBody::Mitigated(body) => self.apply_mitigated(fact, body),
+            FactBody::Reopened(body) => self.apply_reopened(fact, body),
+            FactBody::SeverityChanged(body) => self.apply_severity_changed(fact, body),
+            FactBody::CommanderAssigned(body) => self.apply_commander_assigned(fact, body),
+            FactBody::WhyAdded(body) => self.apply_why_added(fact, body),
+            FactBody::WhyAmended(body) => self.apply_why_amended(fact, body),
+            FactBody::RootCauseStated(body) => self.apply_root_cause(fact, body),
+            FactBody::ImpactRecorded(body) => self.apply_impact(fact, body),
+            FactBody::ActionItemAdded(body) => self.apply_action_item_added(fact, body),
+            FactBody::ActionItemDone(body) => self.apply_action_item_done(fact, body),
+            FactBody::LinkAdded(body) => self.apply_link(fact, body),
         }
     }
 
@@ -161,8 +180,9 @@ impl Projection {
         else {
             return FoldOutcome::Ignored;
         };
-        // Senders repeat acknowledgements; only the first one counts.
-        if incident.acknowledged_by.is_some() {
+        // Senders repeat acknowledgements; only the first one counts. A mitigated incident
+        // is past acknowledging: the sender's ack neither moves it back nor dates the ack.
+        if incident.acknowledged_by.is_some() || incident.status == IncidentStatus::Mitigated {
             return FoldOutcome::Duplicate;
         }
         incident.status = IncidentStatus::Acknowledged;
@@ -185,8 +205,11 @@ impl Projection {
         };
         let refused = match (incident.status, &incident.acknowledged_by) {
             (IncidentStatus::Resolved, _) => Some("incident was already resolved".to_owned()),
+            (IncidentStatus::Closed, _) => Some(CLOSED.to_owned()),
+            // Mitigating implies someone is on it, whether or not they acknowledged first.
+            (IncidentStatus::Mitigated, _) => Some(already_mitigated(incident)),
             (_, Some(by)) => Some(format!("already acknowledged by {by}")),
-            _ => None,
+            (IncidentStatus::Triggered | IncidentStatus::Acknowledged, None) => None,
         };
         if let Some(reason) = refused {
             push_conflict(incident, fact, &body.actor, "acknowledgement", &reason);
@@ -222,9 +245,17 @@ impl Projection {
         let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
             return FoldOutcome::Ignored;
         };
-        if incident.status == IncidentStatus::Resolved {
-            let by = incident.resolved_by.clone().unwrap_or_default();
-            let reason = format!("already resolved by {by}");
+        let refused = match incident.status {
+            IncidentStatus::Resolved => {
+                let by = incident.resolved_by.clone().unwrap_or_default();
+                Some(format!("already resolved by {by}"))
+            }
+            IncidentStatus::Closed => Some(CLOSED.to_owned()),
+            IncidentStatus::Triggered
+            | IncidentStatus::Acknowledged
+            | IncidentStatus::Mitigated => None,
+        };
+        if let Some(reason) = refused {
             push_conflict(incident, fact, &body.actor, "resolution", &reason);
             return FoldOutcome::Applied;
         }
@@ -243,6 +274,454 @@ impl Projection {
         push(incident, fact, TimelineKind::Resolved, &body.actor, text);
         FoldOutcome::Applied
     }
+
+    /// Mitigation does not count as an acknowledgement: `acknowledged_at` stays empty, so
+    /// time-to-acknowledge is only ever a real acknowledgement.
+    fn apply_mitigated(&mut self, fact: &Fact, body: &Mitigated) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        let refused = match incident.status {
+            IncidentStatus::Resolved => Some("incident was already resolved".to_owned()),
+            IncidentStatus::Closed => Some(CLOSED.to_owned()),
+            IncidentStatus::Mitigated => Some(already_mitigated(incident)),
+            IncidentStatus::Triggered | IncidentStatus::Acknowledged => None,
+        };
+        if let Some(reason) = refused {
+            return refuse(incident, fact, &body.actor, "mitigation", &reason);
+        }
+        incident.status = IncidentStatus::Mitigated;
+        incident.mitigated_at = Some(fact.recorded_at);
+        incident.mitigated_by = Some(body.actor.clone());
+        incident.mitigation = body.note.clone();
+        let text = match &body.note {
+            Some(note) => format!("Mitigated by {}: {note}", body.actor),
+            None => format!("Mitigated by {}", body.actor),
+        };
+        push(incident, fact, TimelineKind::Mitigated, &body.actor, text);
+        FoldOutcome::Applied
+    }
+
+    /// Reopens a resolved incident. The reopen window is the API's check (it needs a
+    /// clock); here only the lifecycle is settled.
+    fn apply_reopened(&mut self, fact: &Fact, body: &Reopened) -> FoldOutcome {
+        let current = self
+            .streams
+            .get(&fact.stream_key)
+            .and_then(|stream| stream.current_incident);
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        let refused = match incident.status {
+            IncidentStatus::Closed => Some(CLOSED.to_owned()),
+            IncidentStatus::Triggered
+            | IncidentStatus::Acknowledged
+            | IncidentStatus::Mitigated => Some(format!(
+                "incident is still open ({})",
+                incident.status.as_str()
+            )),
+            // A stream's alerts land on its current incident only, and a stream never has
+            // two open incidents (the open one is always the current one). Once a newer
+            // incident opened on the stream, reopening this older one would leave an open
+            // incident no alert can reach, next to the newer one: refuse, and let the
+            // responder work on the newer incident instead.
+            IncidentStatus::Resolved if current != Some(incident.id) => Some(match current {
+                Some(newer) if fact.stream_key == incident.stream_key => {
+                    format!("a newer incident {newer} opened on the same stream since")
+                }
+                _ => format!(
+                    "it is not the current incident of stream {}",
+                    fact.stream_key
+                ),
+            }),
+            IncidentStatus::Resolved => None,
+        };
+        if let Some(reason) = refused {
+            return refuse(incident, fact, &body.actor, "reopening", &reason);
+        }
+        let resolved_by = incident.resolved_by.take().unwrap_or_default();
+        incident.status = match incident.acknowledged_by {
+            Some(_) => IncidentStatus::Acknowledged,
+            None => IncidentStatus::Triggered,
+        };
+        incident.resolved_at = None;
+        incident.resolution = None;
+        // The mitigation did not hold: the incident is back to being worked on.
+        incident.mitigated_at = None;
+        incident.mitigated_by = None;
+        incident.mitigation = None;
+        let mut text = format!("Reopened by {}", body.actor);
+        if let Some(reason) = &body.reason {
+            text.push_str(&format!(": {reason}"));
+        }
+        text.push_str(&format!(
+            " (had been resolved by {resolved_by}; now {})",
+            incident.status.as_str()
+        ));
+        push(incident, fact, TimelineKind::Reopened, &body.actor, text);
+        FoldOutcome::Applied
+    }
+
+    /// Sets the severity, up or down, on any incident not yet closed. Alerts that fire
+    /// later may still raise it (a new alert is new information); they never lower it.
+    fn apply_severity_changed(&mut self, fact: &Fact, body: &SeverityChanged) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        let refused = if incident.status == IncidentStatus::Closed {
+            Some(CLOSED.to_owned())
+        } else if incident.severity == body.severity {
+            Some(format!("already {}", body.severity.as_str()))
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            return refuse(incident, fact, &body.actor, "severity change", &reason);
+        }
+        let text = format!(
+            "Severity changed from {} to {} by {}: {}",
+            incident.severity.as_str(),
+            body.severity.as_str(),
+            body.actor,
+            body.reason
+        );
+        incident.severity = body.severity;
+        push(
+            incident,
+            fact,
+            TimelineKind::SeverityChanged,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
+    }
+
+    fn apply_commander_assigned(&mut self, fact: &Fact, body: &CommanderAssigned) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        let refused = if incident.status == IncidentStatus::Closed {
+            Some(CLOSED.to_owned())
+        } else if incident.commander.as_deref() == Some(body.name.as_str()) {
+            Some(format!("{} is already the commander", body.name))
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            return refuse(incident, fact, &body.actor, "commander assignment", &reason);
+        }
+        let text = match &incident.commander {
+            Some(before) => format!(
+                "Commander changed from {before} to {} by {}",
+                body.name, body.actor
+            ),
+            None => format!("Commander {} assigned by {}", body.name, body.actor),
+        };
+        incident.commander = Some(body.name.clone());
+        push(
+            incident,
+            fact,
+            TimelineKind::CommanderAssigned,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
+    }
+
+    /// Appends the next why. There is no limit of five: the chain ends where the root cause
+    /// is found.
+    fn apply_why_added(&mut self, fact: &Fact, body: &WhyAdded) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if incident.status == IncidentStatus::Closed {
+            return refuse(incident, fact, &body.actor, "why", CLOSED);
+        }
+        let number = u32::try_from(incident.whys.len() + 1).unwrap_or(u32::MAX);
+        incident.whys.push(Why {
+            number,
+            question: body.question.clone(),
+            answer: body.answer.clone(),
+            asked_by: body.actor.clone(),
+            asked_at: fact.recorded_at,
+            asked_question: body.question.clone(),
+            asked_answer: body.answer.clone(),
+            amendments: Vec::new(),
+        });
+        let text = format!(
+            "Why {number} by {}: {} → {}",
+            body.actor, body.question, body.answer
+        );
+        push(incident, fact, TimelineKind::WhyAdded, &body.actor, text);
+        FoldOutcome::Applied
+    }
+
+    fn apply_why_amended(&mut self, fact: &Fact, body: &WhyAmended) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if incident.status == IncidentStatus::Closed {
+            return refuse(incident, fact, &body.actor, "why amendment", CLOSED);
+        }
+        let count = incident.whys.len();
+        let Some(index) = usize::try_from(body.number)
+            .ok()
+            .and_then(|number| number.checked_sub(1))
+            .filter(|index| *index < count)
+        else {
+            let reason = format!("there is no why {} (the incident has {count})", body.number);
+            return refuse(incident, fact, &body.actor, "why amendment", &reason);
+        };
+        let current = &incident.whys[index];
+        if current.question == body.question && current.answer == body.answer {
+            let reason = format!("why {} already reads so", body.number);
+            return refuse(incident, fact, &body.actor, "why amendment", &reason);
+        }
+        let why = &mut incident.whys[index];
+        why.question = body.question.clone();
+        why.answer = body.answer.clone();
+        why.amendments.push(WhyAmendment {
+            question: body.question.clone(),
+            answer: body.answer.clone(),
+            by: body.actor.clone(),
+            at: fact.recorded_at,
+        });
+        let text = format!(
+            "Why {} amended by {}: {} → {}",
+            body.number, body.actor, body.question, body.answer
+        );
+        push(incident, fact, TimelineKind::WhyAmended, &body.actor, text);
+        FoldOutcome::Applied
+    }
+
+    /// States the root cause; the latest statement wins. Without text it is the last why's
+    /// current answer, copied now (a later amendment of that why does not follow).
+    fn apply_root_cause(&mut self, fact: &Fact, body: &RootCauseStated) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if incident.status == IncidentStatus::Closed {
+            return refuse(incident, fact, &body.actor, "root cause", CLOSED);
+        }
+        let (text, from_why) = match (&body.text, incident.whys.last()) {
+            (Some(text), _) => (text.clone(), None),
+            (None, Some(why)) => (why.answer.clone(), Some(why.number)),
+            (None, None) => {
+                let reason = "no root cause given and no whys to take it from";
+                return refuse(incident, fact, &body.actor, "root cause", reason);
+            }
+        };
+        let entry = match from_why {
+            Some(number) => format!(
+                "Root cause stated by {} (the answer to why {number}): {text}",
+                body.actor
+            ),
+            None => format!("Root cause stated by {}: {text}", body.actor),
+        };
+        incident.root_cause = Some(RootCause {
+            text,
+            stated_by: body.actor.clone(),
+            stated_at: fact.recorded_at,
+            from_why,
+        });
+        push(
+            incident,
+            fact,
+            TimelineKind::RootCauseStated,
+            &body.actor,
+            entry,
+        );
+        FoldOutcome::Applied
+    }
+
+    fn apply_impact(&mut self, fact: &Fact, body: &ImpactRecorded) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if incident.status == IncidentStatus::Closed {
+            return refuse(incident, fact, &body.actor, "impact", CLOSED);
+        }
+        let mut details = Vec::new();
+        if let Some(users) = body.users_affected {
+            details.push(format!("{users} user(s) affected"));
+        }
+        if let Some(failed) = body.failed_requests {
+            details.push(format!("{failed} failed request(s)"));
+        }
+        if let Some(seconds) = body.downtime_seconds {
+            details.push(format!("{seconds} s downtime"));
+        }
+        details.push(
+            if body.data_loss {
+                "data loss"
+            } else {
+                "no data loss"
+            }
+            .to_owned(),
+        );
+        details.push(
+            if body.customer_facing {
+                "customer-facing"
+            } else {
+                "internal"
+            }
+            .to_owned(),
+        );
+        let text = format!(
+            "Impact recorded by {}: {} ({})",
+            body.actor,
+            body.summary,
+            details.join(", ")
+        );
+        incident.impact = Some(Impact {
+            summary: body.summary.clone(),
+            users_affected: body.users_affected,
+            failed_requests: body.failed_requests,
+            data_loss: body.data_loss,
+            customer_facing: body.customer_facing,
+            downtime_seconds: body.downtime_seconds,
+            recorded_by: body.actor.clone(),
+            recorded_at: fact.recorded_at,
+        });
+        push(
+            incident,
+            fact,
+            TimelineKind::ImpactRecorded,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
+    }
+
+    /// Action items are accepted in every status, closed included.
+    fn apply_action_item_added(&mut self, fact: &Fact, body: &ActionItemAdded) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if let Some(item) = incident
+            .action_items
+            .iter()
+            .find(|item| item.id == body.action_item_id)
+        {
+            let reason = format!("action item {} already exists ({})", item.id, item.title);
+            return refuse(incident, fact, &body.actor, "action item", &reason);
+        }
+        let mut text = format!(
+            "Action item added by {}: {} ({}, owner {}",
+            body.actor,
+            body.title,
+            body.kind.as_str(),
+            body.owner
+        );
+        if let Some(due) = &body.due {
+            text.push_str(&format!(", due {due}"));
+        }
+        text.push(')');
+        incident.action_items.push(ActionItem {
+            id: body.action_item_id,
+            title: body.title.clone(),
+            owner: body.owner.clone(),
+            kind: body.kind,
+            due: body.due.clone(),
+            added_by: body.actor.clone(),
+            added_at: fact.recorded_at,
+            done_at: None,
+            done_by: None,
+        });
+        push(
+            incident,
+            fact,
+            TimelineKind::ActionItemAdded,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
+    }
+
+    fn apply_action_item_done(&mut self, fact: &Fact, body: &ActionItemDone) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        let Some(index) = incident
+            .action_items
+            .iter()
+            .position(|item| item.id == body.action_item_id)
+        else {
+            let reason = format!("there is no action item {}", body.action_item_id);
+            return refuse(
+                incident,
+                fact,
+                &body.actor,
+                "action item completion",
+                &reason,
+            );
+        };
+        let item = &mut incident.action_items[index];
+        if let Some(by) = &item.done_by {
+            let reason = format!("action item \"{}\" was already done by {by}", item.title);
+            return refuse(
+                incident,
+                fact,
+                &body.actor,
+                "action item completion",
+                &reason,
+            );
+        }
+        item.done_at = Some(fact.recorded_at);
+        item.done_by = Some(body.actor.clone());
+        let text = format!("Action item done by {}: {}", body.actor, item.title);
+        push(
+            incident,
+            fact,
+            TimelineKind::ActionItemDone,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
+    }
+
+    /// Links are accepted in every status, closed included; the same URL twice is refused.
+    fn apply_link(&mut self, fact: &Fact, body: &LinkAdded) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if incident.links.iter().any(|link| link.url == body.url) {
+            let reason = format!("{} is already linked", body.url);
+            return refuse(incident, fact, &body.actor, "link", &reason);
+        }
+        incident.links.push(Link {
+            url: body.url.clone(),
+            title: body.title.clone(),
+            added_by: body.actor.clone(),
+            added_at: fact.recorded_at,
+        });
+        let text = format!(
+            "Link added by {}: {} <{}>",
+            body.actor, body.title, body.url
+        );
+        push(incident, fact, TimelineKind::LinkAdded, &body.actor, text);
+        FoldOutcome::Applied
+    }
+}
+
+fn already_mitigated(incident: &Incident) -> String {
+    match &incident.mitigated_by {
+        Some(by) => format!("already mitigated by {by}"),
+        None => "already mitigated".to_owned(),
+    }
+}
+
+/// Records a refused fact on the timeline. The projection changed (a timeline entry), so
+/// the outcome is `Applied`.
+fn refuse(
+    incident: &mut Incident,
+    fact: &Fact,
+    actor: &str,
+    what: &str,
+    reason: &str,
+) -> FoldOutcome {
+    push_conflict(incident, fact, actor, what, reason);
+    FoldOutcome::Applied
 }
 
 fn is_known_firing(incident: &Incident, alert: &AlertNotified) -> bool {
@@ -270,6 +749,15 @@ fn open_incident(fact: &Fact, alert: &AlertNotified) -> Incident {
         resolution: None,
         alerts: BTreeMap::new(),
         timeline: Vec::new(),
+        mitigated_at: None,
+        mitigated_by: None,
+        mitigation: None,
+        commander: None,
+        whys: Vec::new(),
+        root_cause: None,
+        impact: None,
+        action_items: Vec::new(),
+        links: Vec::new(),
     };
     let text = format!(
         "Incident opened by {}: {} ({})",

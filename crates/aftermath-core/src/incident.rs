@@ -44,26 +44,138 @@ impl Severity {
     }
 }
 
+/// The lifecycle: `triggered` → `acknowledged` → `mitigated` → `resolved` → `closed`.
+/// `acknowledged` and `mitigated` may be skipped; a resolved incident may be reopened (back
+/// to `triggered` or `acknowledged`); `closed` (the post-mortem is published) is final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStatus {
     Triggered,
     Acknowledged,
+    /// The impact is contained (rolled back, failed over), the cause not yet fixed.
+    Mitigated,
     Resolved,
+    /// Resolved and its post-mortem published. No fact produces it yet.
+    Closed,
 }
 
 impl IncidentStatus {
+    /// Whether the incident still needs responders: alerts of its stream land on it.
     pub fn is_open(self) -> bool {
-        !matches!(self, IncidentStatus::Resolved)
+        match self {
+            IncidentStatus::Triggered
+            | IncidentStatus::Acknowledged
+            | IncidentStatus::Mitigated => true,
+            IncidentStatus::Resolved | IncidentStatus::Closed => false,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             IncidentStatus::Triggered => "triggered",
             IncidentStatus::Acknowledged => "acknowledged",
+            IncidentStatus::Mitigated => "mitigated",
             IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Closed => "closed",
         }
     }
+}
+
+/// What an action item is for, as the SOP's post-mortem splits them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionItemKind {
+    /// Keeps the problem from happening again.
+    Prevent,
+    /// Limits the damage next time (an alert, a runbook, a failover).
+    Mitigate,
+    /// Changes how people work (review checklists, docs).
+    Process,
+}
+
+impl ActionItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionItemKind::Prevent => "prevent",
+            ActionItemKind::Mitigate => "mitigate",
+            ActionItemKind::Process => "process",
+        }
+    }
+}
+
+/// One of the five whys. `question` and `answer` are the current wording (the latest
+/// amendment's, else as asked); the wording as first asked and every amendment are kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Why {
+    /// 1-based position in the chain.
+    pub number: u32,
+    pub question: String,
+    pub answer: String,
+    pub asked_by: String,
+    pub asked_at: Timestamp,
+    /// The wording as `asked_by` first wrote it.
+    pub asked_question: String,
+    pub asked_answer: String,
+    /// Every later wording, oldest first; the last one is the current wording.
+    pub amendments: Vec<WhyAmendment>,
+}
+
+/// A new wording of a why, by whom and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WhyAmendment {
+    pub question: String,
+    pub answer: String,
+    pub by: String,
+    pub at: Timestamp,
+}
+
+/// The root cause as stated. A snapshot: amending the why it was taken from later does
+/// not change it (state it again to follow).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RootCause {
+    pub text: String,
+    pub stated_by: String,
+    pub stated_at: Timestamp,
+    /// The why whose answer it was taken from, when no text was given.
+    pub from_why: Option<u32>,
+}
+
+/// The impact as a person assessed it (the SOP's "Impact" section). The latest wins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Impact {
+    pub summary: String,
+    pub users_affected: Option<u64>,
+    pub failed_requests: Option<u64>,
+    pub data_loss: bool,
+    pub customer_facing: bool,
+    /// A person's figure, overriding the downtime derived from the alerts.
+    pub downtime_seconds: Option<u64>,
+    pub recorded_by: String,
+    pub recorded_at: Timestamp,
+}
+
+/// Follow-up work. Items can be added and completed at any point, also after closing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionItem {
+    pub id: Uuid,
+    pub title: String,
+    pub owner: String,
+    pub kind: ActionItemKind,
+    /// `YYYY-MM-DD`, as given.
+    pub due: Option<String>,
+    pub added_by: String,
+    pub added_at: Timestamp,
+    pub done_at: Option<Timestamp>,
+    pub done_by: Option<String>,
+}
+
+/// A related document: a dashboard, a pull request, a ticket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub url: String,
+    pub title: String,
+    pub added_by: String,
+    pub added_at: Timestamp,
 }
 
 /// One alert of an incident, tracked by fingerprint with its own status.
@@ -104,6 +216,17 @@ pub enum TimelineKind {
     Note,
     Resolved,
     AutoResolved,
+    Mitigated,
+    Reopened,
+    SeverityChanged,
+    CommanderAssigned,
+    WhyAdded,
+    WhyAmended,
+    RootCauseStated,
+    ImpactRecorded,
+    ActionItemAdded,
+    ActionItemDone,
+    LinkAdded,
     /// A request the fold refused because of what came before it in the log.
     Conflict,
 }
@@ -139,6 +262,31 @@ pub struct Incident {
     /// Alerts by fingerprint.
     pub alerts: BTreeMap<String, AlertState>,
     pub timeline: Vec<TimelineEntry>,
+    // Everything below came with the responder workflow; `default` keeps incidents stored
+    // before it readable.
+    /// Set while the incident is (or was, before resolving) mitigated; cleared on reopen.
+    #[serde(default)]
+    pub mitigated_at: Option<Timestamp>,
+    #[serde(default)]
+    pub mitigated_by: Option<String>,
+    /// The note given with the mitigation.
+    #[serde(default)]
+    pub mitigation: Option<String>,
+    /// The incident commander, as last assigned.
+    #[serde(default)]
+    pub commander: Option<String>,
+    /// The five whys, in order (`number` is the position, from 1).
+    #[serde(default)]
+    pub whys: Vec<Why>,
+    #[serde(default)]
+    pub root_cause: Option<RootCause>,
+    #[serde(default)]
+    pub impact: Option<Impact>,
+    /// In the order they were added.
+    #[serde(default)]
+    pub action_items: Vec<ActionItem>,
+    #[serde(default)]
+    pub links: Vec<Link>,
 }
 
 impl Incident {
@@ -178,6 +326,19 @@ impl Incident {
     pub fn downtime_seconds(&self) -> Option<i64> {
         self.ended_at()
             .map(|end| end.seconds_since(self.started_at()))
+    }
+
+    /// The downtime to report: a person's figure from the recorded impact if there is
+    /// one, else the one derived from the timeline.
+    pub fn effective_downtime_seconds(&self) -> Option<i64> {
+        match self
+            .impact
+            .as_ref()
+            .and_then(|impact| impact.downtime_seconds)
+        {
+            Some(seconds) => Some(i64::try_from(seconds).unwrap_or(i64::MAX)),
+            None => self.downtime_seconds(),
+        }
     }
 
     pub fn firing_alerts(&self) -> usize {

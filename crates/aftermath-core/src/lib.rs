@@ -23,8 +23,10 @@ pub use alertmanager::{
     normalize_alertmanager, parse_json, IngestError, MAX_ALERTS_PER_NOTIFICATION,
 };
 pub use fact::{
-    Acknowledged, AlertAcknowledged, AlertNotified, AlertStatus, ChangeRecorded, Fact, FactBody,
-    FactDecodeError, NoteAdded, NotificationReceived, Resolved, FACT_TYPES,
+    Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified, AlertStatus,
+    ChangeRecorded, CommanderAssigned, Fact, FactBody, FactDecodeError, ImpactRecorded, LinkAdded,
+    Mitigated, NoteAdded, NotificationReceived, Reopened, Resolved, RootCauseStated,
+    SeverityChanged, WhyAdded, WhyAmended, FACT_TYPES,
 };
 pub use fold::{Change, FoldOutcome, Projection, StreamState};
 #[allow(unused_imports)]
@@ -34,7 +36,10 @@ pub use github::*;
 #[allow(unused_imports)]
 pub use grafana::*;
 pub use ids::{incident_id_for, responder_fact_id};
-pub use incident::{AlertState, Incident, IncidentStatus, Severity, TimelineEntry, TimelineKind};
+pub use incident::{
+    ActionItem, ActionItemKind, AlertState, Impact, Incident, IncidentStatus, Link, RootCause,
+    Severity, TimelineEntry, TimelineKind, Why, WhyAmendment,
+};
 pub use notification::{AlertReport, Notification};
 #[allow(unused_imports)]
 pub use pagerduty::*;

@@ -77,10 +77,10 @@ pub fn render_postmortem_markdown(incident: &Incident) -> String {
 
     out.push_str("\n## Resolution\n\n");
     match (incident.status, &incident.resolution) {
-        (IncidentStatus::Resolved, Some(resolution)) => {
+        (IncidentStatus::Resolved | IncidentStatus::Closed, Some(resolution)) => {
             let _ = writeln!(out, "{resolution}");
         }
-        (IncidentStatus::Resolved, None) => {
+        (IncidentStatus::Resolved | IncidentStatus::Closed, None) => {
             let by = incident.resolved_by.as_deref().unwrap_or("unknown");
             let _ = writeln!(out, "Resolved by {by}; no resolution was written.");
         }

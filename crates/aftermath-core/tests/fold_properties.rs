@@ -1,14 +1,20 @@
-//! Property tests of the fold: any sequence of facts gives the same projection whether it
-//! is folded in one batch or in arbitrary batches through a store round trip, duplicates
-//! change nothing, and a stream never has two open incidents.
+//! Property tests of the fold: any sequence of facts (alerts and every responder action,
+//! the responder workflow included) gives the same projection whether it is folded in one
+//! batch or in arbitrary batches through a store round trip, duplicates change nothing, and
+//! a stream never has two open incidents, reopened ones included.
+
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aftermath_core::{
-    incident_id_for, normalize_alertmanager, Acknowledged, Fact, FactBody, Incident, NoteAdded,
-    Projection, Resolved, StreamState, Timestamp,
+    incident_id_for, normalize_alertmanager, Acknowledged, ActionItemAdded, ActionItemDone,
+    ActionItemKind, CommanderAssigned, Fact, FactBody, ImpactRecorded, LinkAdded, Mitigated,
+    NoteAdded, Reopened, Resolved, RootCauseStated, Severity, SeverityChanged, Timestamp, WhyAdded,
+    WhyAmended,
 };
 use proptest::prelude::*;
+use support::{fold_in_batches, fold_in_one_batch, webhook, Rows};
 use uuid::Uuid;
 
 /// One step of a generated history.
@@ -32,55 +38,89 @@ enum Step {
     Resolve {
         target: usize,
     },
+    Mitigate {
+        target: usize,
+    },
+    Reopen {
+        target: usize,
+    },
+    SetSeverity {
+        target: usize,
+        level: u8,
+    },
+    AssignCommander {
+        target: usize,
+        who: u8,
+    },
+    AddWhy {
+        target: usize,
+    },
+    /// Why numbers 0..3: some exist, some do not.
+    AmendWhy {
+        target: usize,
+        number: u8,
+        answer: u8,
+    },
+    StateRootCause {
+        target: usize,
+        with_text: bool,
+    },
+    RecordImpact {
+        target: usize,
+        downtime: Option<u16>,
+    },
+    /// A few action item ids only, so adds collide and completions find their items.
+    AddActionItem {
+        target: usize,
+        item: u8,
+    },
+    CompleteActionItem {
+        target: usize,
+        item: u8,
+    },
+    AddLink {
+        target: usize,
+        url: u8,
+    },
     /// The n-th fact so far delivered again.
     Redeliver {
         index: usize,
     },
 }
 
+/// Which alert fact's incident a responder acts on: mostly one of the first few (so one
+/// incident collects a whole workflow), sometimes any.
+fn target() -> impl Strategy<Value = usize> {
+    prop_oneof![3 => 0usize..2, 1 => 0usize..64]
+}
+
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (0u8..3, 0u8..3, 0u8..3, any::<bool>(), prop::bool::weighted(0.1)).prop_map(
+        10 => (0u8..3, 0u8..3, 0u8..3, any::<bool>(), prop::bool::weighted(0.1)).prop_map(
             |(group, alert, occurrence, resolved, truncated)| Step::Alert {
                 group, alert, occurrence, resolved, truncated
             }
         ),
-        1 => (0usize..64).prop_map(|target| Step::Ack { target }),
-        1 => (0usize..64).prop_map(|target| Step::Note { target }),
-        1 => (0usize..64).prop_map(|target| Step::Resolve { target }),
+        1 => target().prop_map(|target| Step::Ack { target }),
+        1 => target().prop_map(|target| Step::Note { target }),
+        2 => target().prop_map(|target| Step::Resolve { target }),
+        1 => target().prop_map(|target| Step::Mitigate { target }),
+        2 => target().prop_map(|target| Step::Reopen { target }),
+        1 => (target(), 0u8..4).prop_map(|(target, level)| Step::SetSeverity { target, level }),
+        1 => (target(), 0u8..2).prop_map(|(target, who)| Step::AssignCommander { target, who }),
+        1 => target().prop_map(|target| Step::AddWhy { target }),
+        1 => (target(), 0u8..3, 0u8..2)
+            .prop_map(|(target, number, answer)| Step::AmendWhy { target, number, answer }),
+        1 => (target(), any::<bool>())
+            .prop_map(|(target, with_text)| Step::StateRootCause { target, with_text }),
+        1 => (target(), prop::option::of(0u16..4000))
+            .prop_map(|(target, downtime)| Step::RecordImpact { target, downtime }),
+        1 => (target(), 0u8..2).prop_map(|(target, item)| Step::AddActionItem { target, item }),
+        1 => (target(), 0u8..3)
+            .prop_map(|(target, item)| Step::CompleteActionItem { target, item }),
+        1 => (target(), 0u8..2).prop_map(|(target, url)| Step::AddLink { target, url }),
         1 => (0usize..64).prop_map(|index| Step::Redeliver { index }),
     ]
-}
-
-fn webhook(group: u8, alert: u8, occurrence: u8, resolved: bool, truncated: bool) -> String {
-    let status = if resolved { "resolved" } else { "firing" };
-    let starts_at = format!("2026-11-24T07:{:02}:00Z", occurrence * 10);
-    let ends_at = if resolved {
-        format!("2026-11-24T07:{:02}:05Z", occurrence * 10 + 5)
-    } else {
-        "0001-01-01T00:00:00Z".to_owned()
-    };
-    let severity = ["critical", "warning", "info"][alert as usize % 3];
-    serde_json::json!({
-        "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"A{group}\"}}"),
-        "truncatedAlerts": if truncated { 3 } else { 0 },
-        "status": status,
-        "receiver": "aftermath",
-        "commonLabels": {"alertname": format!("A{group}"), "severity": severity},
-        "commonAnnotations": {},
-        "externalURL": "http://am",
-        "alerts": [{
-            "status": status,
-            "labels": {"alertname": format!("A{group}"), "instance": format!("i{alert}")},
-            "annotations": {"summary": "s"},
-            "startsAt": starts_at,
-            "endsAt": ends_at,
-            "generatorURL": "http://prom",
-            "fingerprint": format!("fp{group}{alert}")
-        }]
-    })
-    .to_string()
 }
 
 /// Turns generated steps into the facts a log would hold, in order.
@@ -89,7 +129,7 @@ fn history(steps: &[Step]) -> Vec<Fact> {
     let mut alert_facts: Vec<Fact> = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         let at = Timestamp::from_unix_seconds(1_795_000_000 + index as i64).unwrap();
-        let responder = |target: usize, body: fn(Uuid) -> FactBody| {
+        let responder = |target: usize, body: &dyn Fn(Uuid) -> FactBody| {
             let opener = alert_facts.get(target % alert_facts.len().max(1))?;
             let incident_id = incident_id_for(opener.fact_id);
             Some(Fact {
@@ -113,25 +153,138 @@ fn history(steps: &[Step]) -> Vec<Fact> {
                 alert_facts.push(new[0].clone());
                 facts.extend(new);
             }
-            Step::Ack { target } => facts.extend(responder(*target, |incident_id| {
+            Step::Ack { target } => facts.extend(responder(*target, &|incident_id| {
                 FactBody::Acknowledged(Acknowledged {
                     incident_id,
                     actor: "alice".into(),
                     note: None,
                 })
             })),
-            Step::Note { target } => facts.extend(responder(*target, |incident_id| {
+            Step::Note { target } => facts.extend(responder(*target, &|incident_id| {
                 FactBody::NoteAdded(NoteAdded {
                     incident_id,
                     actor: "bob".into(),
                     text: "n".into(),
                 })
             })),
-            Step::Resolve { target } => facts.extend(responder(*target, |incident_id| {
+            Step::Resolve { target } => facts.extend(responder(*target, &|incident_id| {
                 FactBody::Resolved(Resolved {
                     incident_id,
                     actor: "carol".into(),
                     resolution: None,
+                })
+            })),
+            Step::Mitigate { target } => facts.extend(responder(*target, &|incident_id| {
+                FactBody::Mitigated(Mitigated {
+                    incident_id,
+                    actor: "dave".into(),
+                    note: None,
+                })
+            })),
+            Step::Reopen { target } => facts.extend(responder(*target, &|incident_id| {
+                FactBody::Reopened(Reopened {
+                    incident_id,
+                    actor: "erin".into(),
+                    reason: Some("back".into()),
+                })
+            })),
+            Step::SetSeverity { target, level } => {
+                let severity = [
+                    Severity::Info,
+                    Severity::Warning,
+                    Severity::Error,
+                    Severity::Critical,
+                ][usize::from(*level)];
+                facts.extend(responder(*target, &|incident_id| {
+                    FactBody::SeverityChanged(SeverityChanged {
+                        incident_id,
+                        actor: "alice".into(),
+                        severity,
+                        reason: "r".into(),
+                    })
+                }))
+            }
+            Step::AssignCommander { target, who } => {
+                facts.extend(responder(*target, &|incident_id| {
+                    FactBody::CommanderAssigned(CommanderAssigned {
+                        incident_id,
+                        actor: "alice".into(),
+                        name: format!("commander-{who}"),
+                    })
+                }))
+            }
+            Step::AddWhy { target } => facts.extend(responder(*target, &|incident_id| {
+                FactBody::WhyAdded(WhyAdded {
+                    incident_id,
+                    actor: "bob".into(),
+                    question: format!("q{index}"),
+                    answer: format!("a{index}"),
+                })
+            })),
+            Step::AmendWhy {
+                target,
+                number,
+                answer,
+            } => facts.extend(responder(*target, &|incident_id| {
+                FactBody::WhyAmended(WhyAmended {
+                    incident_id,
+                    actor: "carol".into(),
+                    number: u32::from(*number),
+                    question: "q".into(),
+                    answer: format!("amended {answer}"),
+                })
+            })),
+            Step::StateRootCause { target, with_text } => {
+                facts.extend(responder(*target, &|incident_id| {
+                    FactBody::RootCauseStated(RootCauseStated {
+                        incident_id,
+                        actor: "carol".into(),
+                        text: with_text.then(|| format!("cause {index}")),
+                    })
+                }))
+            }
+            Step::RecordImpact { target, downtime } => {
+                facts.extend(responder(*target, &|incident_id| {
+                    FactBody::ImpactRecorded(ImpactRecorded {
+                        incident_id,
+                        actor: "carol".into(),
+                        summary: "s".into(),
+                        users_affected: Some(index as u64),
+                        failed_requests: None,
+                        data_loss: index % 2 == 0,
+                        customer_facing: true,
+                        downtime_seconds: downtime.map(u64::from),
+                    })
+                }))
+            }
+            Step::AddActionItem { target, item } => {
+                facts.extend(responder(*target, &|incident_id| {
+                    FactBody::ActionItemAdded(ActionItemAdded {
+                        incident_id,
+                        actor: "carol".into(),
+                        action_item_id: Uuid::from_u128(u128::from(*item)),
+                        title: format!("item {item}"),
+                        owner: "OpenCode".into(),
+                        kind: ActionItemKind::Prevent,
+                        due: None,
+                    })
+                }))
+            }
+            Step::CompleteActionItem { target, item } => {
+                facts.extend(responder(*target, &|incident_id| {
+                    FactBody::ActionItemDone(ActionItemDone {
+                        incident_id,
+                        actor: "dave".into(),
+                        action_item_id: Uuid::from_u128(u128::from(*item)),
+                    })
+                }))
+            }
+            Step::AddLink { target, url } => facts.extend(responder(*target, &|incident_id| {
+                FactBody::LinkAdded(LinkAdded {
+                    incident_id,
+                    actor: "erin".into(),
+                    url: format!("https://example.com/{url}"),
+                    title: "t".into(),
                 })
             })),
             Step::Redeliver { index } => {
@@ -143,80 +296,6 @@ fn history(steps: &[Step]) -> Vec<Fact> {
         }
     }
     facts
-}
-
-/// Rows as a projection store keeps them: canonical JSON by key.
-#[derive(Debug, Default, PartialEq)]
-struct Rows {
-    streams: BTreeMap<String, String>,
-    incidents: BTreeMap<Uuid, String>,
-}
-
-impl Rows {
-    fn of(projection: &Projection) -> Self {
-        let mut rows = Rows::default();
-        rows.write(projection);
-        rows
-    }
-
-    fn write(&mut self, projection: &Projection) {
-        for (key, stream) in &projection.streams {
-            self.streams
-                .insert(key.clone(), serde_json::to_string(stream).unwrap());
-        }
-        for (id, incident) in &projection.incidents {
-            self.incidents
-                .insert(*id, serde_json::to_string(incident).unwrap());
-        }
-    }
-
-    /// Loads what a batch needs, as the projector asks the store to.
-    fn load(&self, batch: &[Fact]) -> Projection {
-        let mut projection = Projection::default();
-        let mut wanted: BTreeSet<Uuid> = batch
-            .iter()
-            .filter_map(Projection::referenced_incident)
-            .collect();
-        for fact in batch {
-            if let Some(json) = self.streams.get(&fact.stream_key) {
-                let stream: StreamState = serde_json::from_str(json).unwrap();
-                wanted.extend(stream.current_incident);
-                projection.streams.insert(fact.stream_key.clone(), stream);
-            }
-        }
-        for id in wanted {
-            if let Some(json) = self.incidents.get(&id) {
-                let incident: Incident = serde_json::from_str(json).unwrap();
-                projection.incidents.insert(id, incident);
-            }
-        }
-        projection
-    }
-}
-
-fn fold_in_one_batch(facts: &[Fact]) -> Projection {
-    let mut projection = Projection::default();
-    for fact in facts {
-        projection.apply(fact);
-    }
-    projection
-}
-
-fn fold_in_batches(facts: &[Fact], sizes: &[usize]) -> Rows {
-    let mut rows = Rows::default();
-    let mut rest = facts;
-    let mut sizes = sizes.iter().cycle();
-    while !rest.is_empty() {
-        let size = (*sizes.next().unwrap()).clamp(1, rest.len());
-        let (batch, tail) = rest.split_at(size);
-        let mut projection = rows.load(batch);
-        for fact in batch {
-            projection.apply(fact);
-        }
-        rows.write(&projection);
-        rest = tail;
-    }
-    rows
 }
 
 proptest! {
@@ -259,5 +338,36 @@ proptest! {
             }
         }
         prop_assert!(open_per_stream.values().all(|open| *open <= 1));
+    }
+
+    #[test]
+    fn workflow_records_stay_well_formed(steps in prop::collection::vec(step(), 0..60)) {
+        let projection = fold_in_one_batch(&history(&steps));
+        for incident in projection.incidents.values() {
+            // Whys are numbered 1..=n in order; each shows its latest wording.
+            for (index, why) in incident.whys.iter().enumerate() {
+                prop_assert_eq!(why.number as usize, index + 1);
+                let (question, answer) = why
+                    .amendments
+                    .last()
+                    .map(|a| (&a.question, &a.answer))
+                    .unwrap_or((&why.asked_question, &why.asked_answer));
+                prop_assert_eq!((&why.question, &why.answer), (question, answer));
+            }
+            // Action item ids and link URLs are unique; done items say by whom and when.
+            let ids: BTreeSet<Uuid> = incident.action_items.iter().map(|i| i.id).collect();
+            prop_assert_eq!(ids.len(), incident.action_items.len());
+            let urls: BTreeSet<&str> = incident.links.iter().map(|l| l.url.as_str()).collect();
+            prop_assert_eq!(urls.len(), incident.links.len());
+            for item in &incident.action_items {
+                prop_assert_eq!(item.done_at.is_some(), item.done_by.is_some());
+            }
+            // Resolution fields exist exactly when the incident is resolved; a mitigated one
+            // says by whom.
+            prop_assert_eq!(incident.resolved_at.is_some(), !incident.status.is_open());
+            if incident.status == aftermath_core::IncidentStatus::Mitigated {
+                prop_assert!(incident.mitigated_by.is_some());
+            }
+        }
     }
 }

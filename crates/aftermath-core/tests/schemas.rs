@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use aftermath_core::{
-    incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, AlertAcknowledged,
-    Fact, FactBody, NoteAdded, Resolved, Timestamp, FACT_TYPES,
+    incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, ActionItemAdded,
+    ActionItemDone, ActionItemKind, AlertAcknowledged, CommanderAssigned, Fact, FactBody,
+    ImpactRecorded, LinkAdded, Mitigated, NoteAdded, Reopened, Resolved, RootCauseStated, Severity,
+    SeverityChanged, Timestamp, WhyAdded, WhyAmended, FACT_TYPES,
 };
 use jsonschema::Validator;
 use serde_json::{json, Value};
@@ -155,7 +157,132 @@ fn real_facts() -> Vec<Fact> {
             resolution: None,
         }),
     ));
+    facts.extend(responder_workflow_facts(incident_id, &responder));
     facts
+}
+
+/// One or more facts of every responder-workflow type, with both present and absent
+/// optional fields.
+fn responder_workflow_facts(
+    incident_id: Uuid,
+    responder: &dyn Fn(Uuid, &str, FactBody) -> Fact,
+) -> Vec<Fact> {
+    let action_item_id = Uuid::parse_str("0f3a5b7c-9d1e-4f20-8a31-b2c3d4e5f607").unwrap();
+    let bodies = [
+        FactBody::Mitigated(Mitigated {
+            incident_id,
+            actor: "alice".into(),
+            note: Some("rolled back to v1.41".into()),
+        }),
+        FactBody::Mitigated(Mitigated {
+            incident_id,
+            actor: "alice".into(),
+            note: None,
+        }),
+        FactBody::Reopened(Reopened {
+            incident_id,
+            actor: "bob".into(),
+            reason: Some("errors are back".into()),
+        }),
+        FactBody::Reopened(Reopened {
+            incident_id,
+            actor: "bob".into(),
+            reason: None,
+        }),
+        FactBody::SeverityChanged(SeverityChanged {
+            incident_id,
+            actor: "alice".into(),
+            severity: Severity::Critical,
+            reason: "checkout is down for everyone".into(),
+        }),
+        FactBody::CommanderAssigned(CommanderAssigned {
+            incident_id,
+            actor: "alice".into(),
+            name: "Carol".into(),
+        }),
+        FactBody::WhyAdded(WhyAdded {
+            incident_id,
+            actor: "carol".into(),
+            question: "Why did the API fail?".into(),
+            answer: "Database connection timeout".into(),
+        }),
+        FactBody::WhyAmended(WhyAmended {
+            incident_id,
+            actor: "carol".into(),
+            number: 1,
+            question: "Why did the checkout API fail?".into(),
+            answer: "Database connection timeout".into(),
+        }),
+        FactBody::RootCauseStated(RootCauseStated {
+            incident_id,
+            actor: "carol".into(),
+            text: Some("Connection leak in worker.py, missing proper cleanup".into()),
+        }),
+        FactBody::RootCauseStated(RootCauseStated {
+            incident_id,
+            actor: "carol".into(),
+            text: None,
+        }),
+        FactBody::ImpactRecorded(ImpactRecorded {
+            incident_id,
+            actor: "carol".into(),
+            summary: "Checkout failed for 42 minutes".into(),
+            users_affected: Some(1200),
+            failed_requests: Some(156),
+            data_loss: false,
+            customer_facing: true,
+            downtime_seconds: Some(42 * 60),
+        }),
+        FactBody::ImpactRecorded(ImpactRecorded {
+            incident_id,
+            actor: "carol".into(),
+            summary: "Internal batch delayed".into(),
+            users_affected: None,
+            failed_requests: None,
+            data_loss: true,
+            customer_facing: false,
+            downtime_seconds: None,
+        }),
+        FactBody::ActionItemAdded(ActionItemAdded {
+            incident_id,
+            actor: "carol".into(),
+            action_item_id,
+            title: "Audit all database connection usage".into(),
+            owner: "OpenCode".into(),
+            kind: ActionItemKind::Prevent,
+            due: Some("2026-12-01".into()),
+        }),
+        FactBody::ActionItemAdded(ActionItemAdded {
+            incident_id,
+            actor: "carol".into(),
+            action_item_id: Uuid::parse_str("1f3a5b7c-9d1e-4f20-8a31-b2c3d4e5f607").unwrap(),
+            title: "Update developer docs".into(),
+            owner: "OpenCode".into(),
+            kind: ActionItemKind::Process,
+            due: None,
+        }),
+        FactBody::ActionItemDone(ActionItemDone {
+            incident_id,
+            actor: "dave".into(),
+            action_item_id,
+        }),
+        FactBody::LinkAdded(LinkAdded {
+            incident_id,
+            actor: "carol".into(),
+            url: "https://github.com/acme/checkout/pull/812".into(),
+            title: "Fix: close connections in worker.py".into(),
+        }),
+    ];
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(index, body)| {
+            let occurred = format!("2026-11-24T08:{:02}:00Z", index);
+            let key = format!("w{index}");
+            let fact_id = responder_fact_id("token-1", incident_id, body.type_name(), &key);
+            responder(fact_id, &occurred, body)
+        })
+        .collect()
 }
 
 fn serialized(fact: &Fact) -> Value {
@@ -278,6 +405,18 @@ fn absent_options_serialize_as_present_nulls() {
     assert_eq!(ack["payload"].get("note"), Some(&Value::Null));
     let resolved = find(&|b| matches!(b, FactBody::Resolved(r) if r.resolution.is_none()));
     assert_eq!(resolved["payload"].get("resolution"), Some(&Value::Null));
+    let mitigated = find(&|b| matches!(b, FactBody::Mitigated(m) if m.note.is_none()));
+    assert_eq!(mitigated["payload"].get("note"), Some(&Value::Null));
+    let reopened = find(&|b| matches!(b, FactBody::Reopened(r) if r.reason.is_none()));
+    assert_eq!(reopened["payload"].get("reason"), Some(&Value::Null));
+    let root_cause = find(&|b| matches!(b, FactBody::RootCauseStated(r) if r.text.is_none()));
+    assert_eq!(root_cause["payload"].get("text"), Some(&Value::Null));
+    let impact = find(&|b| matches!(b, FactBody::ImpactRecorded(i) if i.users_affected.is_none()));
+    for field in ["users_affected", "failed_requests", "downtime_seconds"] {
+        assert_eq!(impact["payload"].get(field), Some(&Value::Null), "{field}");
+    }
+    let item = find(&|b| matches!(b, FactBody::ActionItemAdded(a) if a.due.is_none()));
+    assert_eq!(item["payload"].get("due"), Some(&Value::Null));
 }
 
 #[test]
@@ -356,6 +495,76 @@ fn broken_facts_fail_validation() {
                 v["payload"]["truncated_alerts"] = json!("0");
             },
         ),
+        ("incident.mitigated", "nullable note is absent", |v| {
+            v["payload"].as_object_mut().unwrap().remove("note");
+        }),
+        ("incident.reopened", "payload lacks the actor", |v| {
+            v["payload"].as_object_mut().unwrap().remove("actor");
+        }),
+        (
+            "incident.severity_changed",
+            "severity outside the enum",
+            |v| {
+                v["payload"]["severity"] = json!("sev1");
+            },
+        ),
+        ("incident.severity_changed", "reason is null", |v| {
+            v["payload"]["reason"] = Value::Null;
+        }),
+        ("incident.commander_assigned", "name is empty", |v| {
+            v["payload"]["name"] = json!("");
+        }),
+        ("incident.why_added", "answer is absent", |v| {
+            v["payload"].as_object_mut().unwrap().remove("answer");
+        }),
+        ("incident.why_amended", "why number 0", |v| {
+            v["payload"]["number"] = json!(0);
+        }),
+        ("incident.why_amended", "why number is a string", |v| {
+            v["payload"]["number"] = json!("1");
+        }),
+        ("incident.root_cause_stated", "text is a number", |v| {
+            v["payload"]["text"] = json!(5);
+        }),
+        (
+            "incident.impact_recorded",
+            "failed_requests negative",
+            |v| {
+                v["payload"]["failed_requests"] = json!(-156);
+            },
+        ),
+        ("incident.impact_recorded", "data_loss is a string", |v| {
+            v["payload"]["data_loss"] = json!("no");
+        }),
+        (
+            "incident.impact_recorded",
+            "downtime_seconds is absent",
+            |v| {
+                v["payload"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("downtime_seconds");
+            },
+        ),
+        ("incident.action_item_added", "kind outside the enum", |v| {
+            v["payload"]["kind"] = json!("fix");
+        }),
+        ("incident.action_item_added", "due is not a date", |v| {
+            v["payload"]["due"] = json!("next week");
+        }),
+        ("incident.action_item_added", "due is a date-time", |v| {
+            v["payload"]["due"] = json!("2026-12-01T00:00:00Z");
+        }),
+        (
+            "incident.action_item_done",
+            "action_item_id is not a uuid",
+            |v| {
+                v["payload"]["action_item_id"] = json!("item-1");
+            },
+        ),
+        ("incident.link_added", "payload has an extra field", |v| {
+            v["payload"]["description"] = json!("the fix");
+        }),
     ];
 
     for (kind, what, mutate) in cases {
