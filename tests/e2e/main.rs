@@ -14,3 +14,4 @@ mod sender_github;
 mod sender_grafana;
 mod sender_pagerduty;
 mod support;
+mod workflow;

@@ -88,7 +88,7 @@ async fn detail_timeline_and_postmortem_describe_the_incident(backend: Backend) 
     assert_eq!(detail["alerts"].as_array().unwrap().len(), 1);
     assert_eq!(detail["alerts"][0]["status"], "resolved");
     assert_eq!(
-        detail["links"]["timeline"],
+        detail["_links"]["timeline"],
         format!("/v1/incidents/{id}/timeline")
     );
 
@@ -156,7 +156,10 @@ async fn the_openapi_document_is_served_and_every_operation_in_it_is_routed() {
     assert_eq!(reply.text, aftermath_http::openapi_json());
     let document = reply.json();
     for (path, operations) in document["paths"].as_object().unwrap() {
-        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+        let concrete = path
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{aid}", "00000000-0000-0000-0000-000000000001")
+            .replace("{n}", "1");
         for method in operations.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let answer = app

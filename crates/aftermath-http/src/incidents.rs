@@ -29,7 +29,7 @@ use crate::views::{
 };
 use crate::{now, ApiError, AppState};
 
-const MAX_TEXT_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_TEXT_BYTES: usize = 64 * 1024;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 
@@ -48,7 +48,7 @@ async fn suspect_changes(state: &AppState, incident: &Incident) -> Result<Vec<Ch
         .map_err(|error| ApiError::internal("reading changes", error))
 }
 
-async fn load_incident(state: &AppState, id: &str) -> Result<Incident, ApiError> {
+pub(crate) async fn load_incident(state: &AppState, id: &str) -> Result<Incident, ApiError> {
     let uuid = incident_id(id)?;
     state
         .store
@@ -77,11 +77,11 @@ pub(crate) struct ResolveRequest {
 }
 
 /// A responder action, checked against the read model and appended as one fact.
-struct Action {
-    name: &'static str,
-    body: FactBody,
+pub(crate) struct Action {
+    pub(crate) name: &'static str,
+    pub(crate) body: FactBody,
     /// Why the read model says the action makes no sense now, if it does not.
-    refusal: Option<String>,
+    pub(crate) refusal: Option<String>,
 }
 
 /// `POST /v1/incidents/{id}/ack` `{"note"?}`
@@ -113,7 +113,12 @@ pub(crate) async fn acknowledge(
     }
     let incident = load_incident(&state, &id).await?;
     let refusal = match (&incident.status, &incident.acknowledged_by) {
+        (IncidentStatus::Closed, _) => Some("incident is closed".to_owned()),
         (IncidentStatus::Resolved, _) => Some("incident is already resolved".to_owned()),
+        (IncidentStatus::Mitigated, _) => Some(format!(
+            "incident is already mitigated by {}",
+            incident.mitigated_by.as_deref().unwrap_or("someone")
+        )),
         (_, Some(by)) => Some(format!("incident is already acknowledged by {by}")),
         _ => None,
     };
@@ -194,10 +199,14 @@ pub(crate) async fn resolve(
         text_field("resolution", resolution, MAX_TEXT_BYTES)?;
     }
     let incident = load_incident(&state, &id).await?;
-    let refusal = (incident.status == IncidentStatus::Resolved).then(|| {
-        let by = incident.resolved_by.as_deref().unwrap_or("someone");
-        format!("incident is already resolved (by {by})")
-    });
+    let refusal = match incident.status {
+        IncidentStatus::Closed => Some("incident is closed".to_owned()),
+        IncidentStatus::Resolved => {
+            let by = incident.resolved_by.as_deref().unwrap_or("someone");
+            Some(format!("incident is already resolved (by {by})"))
+        }
+        _ => None,
+    };
     let action = Action {
         name: "resolve",
         body: FactBody::Resolved(Resolved {
@@ -212,7 +221,7 @@ pub(crate) async fn resolve(
 
 /// Appends a responder fact. With an `Idempotency-Key`, a repeat of a request already on
 /// the log answers as the first did instead of being checked again.
-async fn record(
+pub(crate) async fn record(
     state: &AppState,
     token: &aftermath_store::TokenInfo,
     incident: &Incident,

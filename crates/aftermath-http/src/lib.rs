@@ -13,6 +13,7 @@ mod openapi;
 mod rejections;
 mod request;
 mod views;
+mod workflow;
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use aftermath_core::Timestamp;
 use aftermath_log::SharedLog;
 use aftermath_store::{ProjectorPositions, SharedStore};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::sync::watch;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub change_window: Duration,
     /// Refused requests, counted by route and status.
     pub rejections: Rejections,
+    /// How long after its resolution an incident may be reopened.
+    pub reopen_window: Duration,
 }
 
 /// The wall clock, read only at the edge: facts carry it as `recorded_at`.
@@ -80,6 +83,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/ack", post(incidents::acknowledge))
         .route("/v1/incidents/{id}/notes", post(incidents::add_note))
         .route("/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/v1/incidents/{id}/mitigate", post(workflow::mitigate))
+        .route("/v1/incidents/{id}/reopen", post(workflow::reopen))
+        .route("/v1/incidents/{id}/severity", post(workflow::severity))
+        .route("/v1/incidents/{id}/commander", post(workflow::commander))
+        .route("/v1/incidents/{id}/whys", post(workflow::add_why))
+        .route("/v1/incidents/{id}/whys/{n}", put(workflow::amend_why))
+        .route("/v1/incidents/{id}/root-cause", post(workflow::root_cause))
+        .route("/v1/incidents/{id}/impact", post(workflow::impact))
+        .route(
+            "/v1/incidents/{id}/action-items",
+            post(workflow::add_action_item),
+        )
+        .route(
+            "/v1/incidents/{id}/action-items/{aid}/done",
+            post(workflow::action_item_done),
+        )
+        .route("/v1/incidents/{id}/links", post(workflow::add_link))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

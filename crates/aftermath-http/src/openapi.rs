@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi};
 
-use crate::{health, incidents, ingest};
+use crate::{health, incidents, ingest, workflow};
 
 /// The `Idempotency-Key` header of responder requests.
 #[derive(IntoParams)]
@@ -49,6 +49,17 @@ impl Modify for BearerAuth {
         incidents::acknowledge,
         incidents::add_note,
         incidents::resolve,
+        workflow::mitigate,
+        workflow::reopen,
+        workflow::severity,
+        workflow::commander,
+        workflow::add_why,
+        workflow::amend_why,
+        workflow::root_cause,
+        workflow::impact,
+        workflow::add_action_item,
+        workflow::action_item_done,
+        workflow::add_link,
         incidents::list,
         incidents::show,
         incidents::timeline,

@@ -1,6 +1,8 @@
 //! The JSON shapes of the read API, built from projections.
 
-use aftermath_core::{AlertState, Change, Incident, TimelineEntry};
+use aftermath_core::{
+    ActionItem, AlertState, Change, Impact, Incident, Link, RootCause, TimelineEntry, Why,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -8,7 +10,7 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 pub(crate) struct IncidentSummary<'a> {
     id: String,
-    /// `triggered`, `acknowledged` or `resolved`.
+    /// `triggered`, `acknowledged`, `mitigated`, `resolved` or `closed`.
     status: &'static str,
     title: &'a str,
     /// `critical`, `error`, `warning` or `info`.
@@ -64,7 +66,31 @@ pub(crate) struct IncidentDetail<'a> {
     /// Changes to the incident's service shortly before it opened.
     #[schema(value_type = Vec<Object>)]
     suspect_changes: &'a [Change],
-    links: Links,
+    commander: Option<&'a str>,
+    mitigated_at: Option<String>,
+    mitigated_by: Option<&'a str>,
+    mitigation: Option<&'a str>,
+    /// The five whys in order: `number`, `question`, `answer` (current wording),
+    /// `asked_by`, `asked_at`, `asked_question`, `asked_answer`, `amendments`.
+    #[schema(value_type = Vec<Object>)]
+    whys: &'a [Why],
+    /// `text`, `stated_by`, `stated_at`, `from_why`.
+    #[schema(value_type = Option<Object>)]
+    root_cause: Option<&'a RootCause>,
+    /// `summary`, `users_affected`, `failed_requests`, `data_loss`, `customer_facing`,
+    /// `downtime_seconds` (an override), `recorded_by`, `recorded_at`.
+    #[schema(value_type = Option<Object>)]
+    impact: Option<&'a Impact>,
+    /// First alert start to resolution, unless the impact overrides it.
+    downtime_seconds: Option<i64>,
+    /// `id`, `title`, `owner`, `kind`, `due`, `added_by`, `added_at`, `done_at`, `done_by`.
+    #[schema(value_type = Vec<Object>)]
+    action_items: &'a [ActionItem],
+    /// Dashboards, PRs, logs: `url`, `title`, `added_by`, `added_at`.
+    #[schema(value_type = Vec<Object>)]
+    links: &'a [Link],
+    #[serde(rename = "_links")]
+    resources: Links,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -80,7 +106,17 @@ impl<'a> IncidentDetail<'a> {
             summary: IncidentSummary::of(incident),
             alerts: incident.alerts.values().collect(),
             suspect_changes,
-            links: Links {
+            commander: incident.commander.as_deref(),
+            mitigated_at: incident.mitigated_at.map(|at| at.to_string()),
+            mitigated_by: incident.mitigated_by.as_deref(),
+            mitigation: incident.mitigation.as_deref(),
+            whys: &incident.whys,
+            root_cause: incident.root_cause.as_ref(),
+            impact: incident.impact.as_ref(),
+            downtime_seconds: incident.effective_downtime_seconds(),
+            action_items: &incident.action_items,
+            links: &incident.links,
+            resources: Links {
                 timeline: format!("{base}/timeline"),
                 postmortem: format!("{base}/postmortem"),
             },

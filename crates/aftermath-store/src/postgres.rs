@@ -503,8 +503,8 @@ impl ProjectionStore for PgStore {
     #[tracing::instrument(level = "debug", skip(self))]
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
         let status_clause = match query.status {
-            StatusFilter::Open => "status <> 'resolved'",
-            StatusFilter::Resolved => "status = 'resolved'",
+            StatusFilter::Open => "status NOT IN ('resolved', 'closed')",
+            StatusFilter::Resolved => "status IN ('resolved', 'closed')",
             StatusFilter::All => "TRUE",
         };
         let limit = query.limit.max(1) as i64;

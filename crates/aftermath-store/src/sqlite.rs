@@ -282,8 +282,8 @@ impl ProjectionStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip(self))]
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
         let status_clause = match query.status {
-            StatusFilter::Open => "status <> 'resolved'",
-            StatusFilter::Resolved => "status = 'resolved'",
+            StatusFilter::Open => "status NOT IN ('resolved', 'closed')",
+            StatusFilter::Resolved => "status IN ('resolved', 'closed')",
             StatusFilter::All => "1 = 1",
         };
         let (at, id) = match &query.cursor {

@@ -22,6 +22,10 @@ pub use demo::run_demo;
 /// Changes this long before an incident opened are shown on it as suspect changes.
 pub const DEFAULT_CHANGE_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
 
+/// How long after its resolution an incident may be reopened (after that, a new alert
+/// opens a new incident).
+pub const DEFAULT_REOPEN_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How many facts the projector folds per transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
@@ -151,6 +155,8 @@ pub struct Config {
     pub projection_wait: Duration,
     /// Changes this long before an incident opened, to its service, are suspect changes.
     pub change_window: Duration,
+    /// How long after its resolution an incident may be reopened.
+    pub reopen_window: Duration,
 }
 
 impl Config {
@@ -163,6 +169,7 @@ impl Config {
             batch_size: DEFAULT_BATCH_SIZE,
             projection_wait: Duration::from_secs(2),
             change_window: DEFAULT_CHANGE_WINDOW,
+            reopen_window: DEFAULT_REOPEN_WINDOW,
         }
     }
 }
@@ -227,6 +234,7 @@ impl Application {
             projection_wait: self.config.projection_wait,
             change_window: self.config.change_window,
             rejections: aftermath_http::Rejections::default(),
+            reopen_window: self.config.reopen_window,
         };
         let projector_task = if self.config.role.projects() {
             let projector = Projector::new(

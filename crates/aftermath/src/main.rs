@@ -95,6 +95,9 @@ struct RunArgs {
     /// its service, show on it as suspect changes.
     #[arg(long, env = "AFTERMATH_CHANGE_WINDOW_MINUTES", default_value_t = 120)]
     change_window_minutes: u64,
+    /// A resolved incident may be reopened for this many minutes after its resolution.
+    #[arg(long, env = "AFTERMATH_REOPEN_WINDOW_MINUTES", default_value_t = 24 * 60)]
+    reopen_window_minutes: u64,
 }
 
 impl RunArgs {
@@ -104,6 +107,7 @@ impl RunArgs {
         config.role = role;
         config.batch_size = self.batch_size;
         config.change_window = Duration::from_secs(self.change_window_minutes * 60);
+        config.reopen_window = Duration::from_secs(self.reopen_window_minutes * 60);
         config
     }
 }
