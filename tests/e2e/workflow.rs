@@ -317,3 +317,67 @@ async fn workflow_requests_that_make_no_sense_are_refused_and_append_nothing() {
     assert!(reopened["resolved_at"].is_null());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acknowledgement_sla_shows_on_incidents_and_filters_the_overdue_ones() {
+    // The SOP's default: acknowledge within 5 minutes.
+    let app = spawn_app().await;
+    app.notify(&connection_timeouts()).await;
+    let incident = app.only_incident().await;
+    let opened = time::OffsetDateTime::parse(
+        incident["opened_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let due = time::OffsetDateTime::parse(
+        incident["ack_due_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!((due - opened).whole_seconds(), 300);
+    assert_eq!(incident["ack_breached"], false);
+    let overdue = app
+        .get("/v1/incidents?overdue=true", &app.reader)
+        .await
+        .json();
+    assert!(overdue["incidents"].as_array().unwrap().is_empty());
+    app.get("/v1/incidents?overdue=maybe", &app.reader)
+        .await
+        .assert_error(400, "overdue");
+    app.stop().await;
+
+    // With a zero SLA every unacknowledged incident is overdue at once.
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = aftermath::Config::new(data_dir.path(), "127.0.0.1:0".parse().unwrap());
+    config.ack_policy = aftermath_core::AckPolicy::uniform(0);
+    let app = spawn_app_from(config, data_dir, None).await;
+    app.notify(&webhook("Waiting", "w-1", false)).await;
+    app.notify(&webhook("Handled", "h-1", false)).await;
+    let handled = app
+        .incidents("all")
+        .await
+        .into_iter()
+        .find(|i| i["title"] == "Handled is failing")
+        .unwrap();
+    let handled_id = handled["id"].as_str().unwrap();
+    act(
+        &app,
+        &app.alice,
+        &format!("/v1/incidents/{handled_id}/ack"),
+        json!({}),
+    )
+    .await;
+    let overdue = app
+        .get("/v1/incidents?overdue=true", &app.reader)
+        .await
+        .json();
+    let titles: Vec<&str> = overdue["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Waiting is failing"]);
+    assert_eq!(overdue["incidents"][0]["ack_breached"], true);
+    app.stop().await;
+}

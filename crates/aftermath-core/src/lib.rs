@@ -17,6 +17,7 @@ mod incident;
 mod notification;
 mod pagerduty;
 mod postmortem;
+mod sla;
 mod timestamp;
 
 pub use alertmanager::{
@@ -44,4 +45,5 @@ pub use notification::{AlertReport, Notification};
 #[allow(unused_imports)]
 pub use pagerduty::*;
 pub use postmortem::render_postmortem_markdown;
+pub use sla::AckPolicy;
 pub use timestamp::Timestamp;

@@ -238,7 +238,7 @@ pub(crate) async fn record(
         .iter()
         .any(|entry| entry.fact_id == fact_id);
     if already_folded {
-        return Ok(answer(StatusCode::OK, fact_id, Some(incident), true));
+        return Ok(answer(state, StatusCode::OK, fact_id, Some(incident), true));
     }
     if let Some(refusal) = action.refusal {
         return Err(ApiError::conflict(refusal));
@@ -259,10 +259,10 @@ pub(crate) async fn record(
     let replayed = outcome.first() == Some(&Appended::Duplicate);
     if let Some(Appended::New { partition, offset }) = outcome.first().copied() {
         if let Some(folded) = wait_until_folded(state, partition, offset, incident.id).await {
-            return Ok(answer(StatusCode::OK, fact_id, Some(&folded), false));
+            return Ok(answer(state, StatusCode::OK, fact_id, Some(&folded), false));
         }
     }
-    Ok(answer(StatusCode::ACCEPTED, fact_id, None, replayed))
+    Ok(answer(state, StatusCode::ACCEPTED, fact_id, None, replayed))
 }
 
 /// Waits (bounded by `projection_wait`) until `offset` of `partition` is folded, then
@@ -302,16 +302,18 @@ async fn wait_until_folded(
 }
 
 fn answer(
+    state: &AppState,
     status: StatusCode,
     fact_id: Uuid,
     incident: Option<&Incident>,
     replayed: bool,
 ) -> Response {
+    let context = state.view_context();
     let body = ResponderAnswer {
         fact_id,
         replayed,
         projected: incident.is_some(),
-        incident: incident.map(|incident| IncidentDetail::of(incident, &[])),
+        incident: incident.map(|incident| IncidentDetail::of(incident, &[], context)),
     };
     (status, Json(body)).into_response()
 }
@@ -323,6 +325,7 @@ fn answer(
         ("status" = Option<String>, Query, description = "`open`, `resolved` or `all` (default)"),
         ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("overdue" = Option<bool>, Query, description = "`true`: only unacknowledged incidents past their acknowledgement SLA"),
     ),
     responses(
         (status = 200, description = "Newest first", body = IncidentPageView),
@@ -340,11 +343,11 @@ pub(crate) async fn list(
         query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
     if let Some(unknown) = params
         .keys()
-        .find(|key| !matches!(key.as_str(), "status" | "limit" | "cursor"))
+        .find(|key| !matches!(key.as_str(), "status" | "limit" | "cursor" | "overdue"))
     {
         return Err(ApiError::bad_request(
             "invalid_query",
-            format!("unknown parameter {unknown:?}; use status, limit, cursor"),
+            format!("unknown parameter {unknown:?}; use status, limit, cursor, overdue"),
         ));
     }
     let status = match params.get("status").map(String::as_str) {
@@ -382,16 +385,32 @@ pub(crate) async fn list(
             })
         })
         .transpose()?;
+    let overdue_before = match params.get("overdue").map(String::as_str) {
+        None | Some("false") => None,
+        Some("true") => Some(state.ack_policy.overdue_cutoffs(now())),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("overdue: {other:?} is not true or false"),
+            ))
+        }
+    };
     let page = state
         .store
         .list_incidents(&IncidentQuery {
             status,
             limit,
             cursor,
+            overdue_before,
         })
         .await
         .map_err(|error| ApiError::internal("listing incidents", error))?;
-    let incidents: Vec<_> = page.incidents.iter().map(IncidentSummary::of).collect();
+    let context = state.view_context();
+    let incidents: Vec<_> = page
+        .incidents
+        .iter()
+        .map(|incident| IncidentSummary::of(incident, context))
+        .collect();
     Ok(Json(IncidentPageView {
         incidents,
         next_cursor: page.next_cursor.map(|cursor| cursor.encode()),
@@ -417,7 +436,12 @@ pub(crate) async fn show(
     caller.require(Scope::Read)?;
     let incident = load_incident(&state, &id).await?;
     let changes = suspect_changes(&state, &incident).await?;
-    Ok(Json(IncidentDetail::of(&incident, &changes)).into_response())
+    Ok(Json(IncidentDetail::of(
+        &incident,
+        &changes,
+        state.view_context(),
+    ))
+    .into_response())
 }
 
 /// `GET /v1/incidents/{id}/timeline`

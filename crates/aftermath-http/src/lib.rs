@@ -48,6 +48,17 @@ pub struct AppState {
     pub rejections: Rejections,
     /// How long after its resolution an incident may be reopened.
     pub reopen_window: Duration,
+    /// The acknowledgement SLA per severity.
+    pub ack_policy: aftermath_core::AckPolicy,
+}
+
+impl AppState {
+    pub(crate) fn view_context(&self) -> views::ViewContext<'_> {
+        views::ViewContext {
+            ack_policy: &self.ack_policy,
+            now: now(),
+        }
+    }
 }
 
 /// The wall clock, read only at the edge: facts carry it as `recorded_at`.

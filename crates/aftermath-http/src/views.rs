@@ -1,7 +1,8 @@
 //! The JSON shapes of the read API, built from projections.
 
 use aftermath_core::{
-    ActionItem, AlertState, Change, Impact, Incident, Link, RootCause, TimelineEntry, Why,
+    AckPolicy, ActionItem, AlertState, Change, Impact, Incident, Link, RootCause, TimelineEntry,
+    Timestamp, Why,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -28,11 +29,24 @@ pub(crate) struct IncidentSummary<'a> {
     time_to_resolve_seconds: Option<i64>,
     alerts_firing: usize,
     alerts_total: usize,
+    /// When it had to be acknowledged by (the acknowledgement SLA of its severity).
+    ack_due_at: String,
+    /// Acknowledged late, or still unacknowledged past `ack_due_at`.
+    ack_breached: bool,
+}
+
+/// What views need besides the incident: the SLA and the time of the request.
+#[derive(Clone, Copy)]
+pub(crate) struct ViewContext<'a> {
+    pub(crate) ack_policy: &'a AckPolicy,
+    pub(crate) now: Timestamp,
 }
 
 impl<'a> IncidentSummary<'a> {
-    pub(crate) fn of(incident: &'a Incident) -> Self {
+    pub(crate) fn of(incident: &'a Incident, context: ViewContext<'_>) -> Self {
         Self {
+            ack_due_at: context.ack_policy.due_at(incident).to_string(),
+            ack_breached: context.ack_policy.breached(incident, context.now),
             id: incident.id.to_string(),
             status: incident.status.as_str(),
             title: &incident.title,
@@ -100,10 +114,14 @@ struct Links {
 }
 
 impl<'a> IncidentDetail<'a> {
-    pub(crate) fn of(incident: &'a Incident, suspect_changes: &'a [Change]) -> Self {
+    pub(crate) fn of(
+        incident: &'a Incident,
+        suspect_changes: &'a [Change],
+        context: ViewContext<'_>,
+    ) -> Self {
         let base = format!("/v1/incidents/{}", incident.id);
         Self {
-            summary: IncidentSummary::of(incident),
+            summary: IncidentSummary::of(incident, context),
             alerts: incident.alerts.values().collect(),
             suspect_changes,
             commander: incident.commander.as_deref(),

@@ -57,6 +57,31 @@ pub struct IncidentQuery {
     pub status: StatusFilter,
     pub limit: u32,
     pub cursor: Option<IncidentCursor>,
+    /// Only unacknowledged (`triggered`) incidents opened before the cutoff of their
+    /// severity: the acknowledgement SLA is breached.
+    pub overdue_before: Option<BTreeMap<aftermath_core::Severity, aftermath_core::Timestamp>>,
+}
+
+/// The SQL condition of [`IncidentQuery::overdue_before`]. The cutoffs are numbers and the
+/// severities constants, so they are written into the SQL, not bound.
+pub(crate) fn overdue_clause(query: &IncidentQuery) -> String {
+    match &query.overdue_before {
+        None => "1 = 1".to_owned(),
+        Some(cutoffs) if cutoffs.is_empty() => "1 = 0".to_owned(),
+        Some(cutoffs) => {
+            let per_severity: Vec<String> = cutoffs
+                .iter()
+                .map(|(severity, cutoff)| {
+                    format!(
+                        "(severity = '{}' AND opened_at_ns < {})",
+                        severity.as_str(),
+                        cutoff.unix_nanos() as i64
+                    )
+                })
+                .collect();
+            format!("status = 'triggered' AND ({})", per_severity.join(" OR "))
+        }
+    }
 }
 
 /// A position in the newest-first order: (opened_at in ns, id) of the last incident seen.

@@ -507,13 +507,14 @@ impl ProjectionStore for PgStore {
             StatusFilter::Resolved => "status IN ('resolved', 'closed')",
             StatusFilter::All => "TRUE",
         };
+        let overdue = crate::overdue_clause(query);
         let limit = query.limit.max(1) as i64;
         let schema = self.schema;
         let rows: Vec<String> = match &query.cursor {
             Some(cursor) => {
                 sqlx::query_scalar(&format!(
                     "SELECT state FROM {schema}.incidents
-                     WHERE {status_clause} AND (opened_at_ns, id) < ($1, $2)
+                     WHERE {status_clause} AND {overdue} AND (opened_at_ns, id) < ($1, $2)
                      ORDER BY opened_at_ns DESC, id DESC LIMIT $3"
                 ))
                 .bind(cursor.opened_at_ns)
@@ -524,7 +525,7 @@ impl ProjectionStore for PgStore {
             }
             None => {
                 sqlx::query_scalar(&format!(
-                    "SELECT state FROM {schema}.incidents WHERE {status_clause}
+                    "SELECT state FROM {schema}.incidents WHERE {status_clause} AND {overdue}
                      ORDER BY opened_at_ns DESC, id DESC LIMIT $1"
                 ))
                 .bind(limit + 1)

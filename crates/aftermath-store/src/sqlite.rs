@@ -291,8 +291,9 @@ impl ProjectionStore for SqliteStore {
             None => (i64::MAX, String::new()),
         };
         // With no cursor, `opened_at_ns < i64::MAX` admits every row.
+        let overdue = crate::overdue_clause(query);
         let sql = format!(
-            "SELECT state FROM incidents WHERE {status_clause}
+            "SELECT state FROM incidents WHERE {status_clause} AND {overdue}
                AND (opened_at_ns < ?1 OR (opened_at_ns = ?1 AND id < ?2) OR ?3)
              ORDER BY opened_at_ns DESC, id DESC LIMIT ?4"
         );

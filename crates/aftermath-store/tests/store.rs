@@ -262,6 +262,7 @@ contract_suite! {
         incident_cursors_round_trip_and_garbage_decodes_to_none,
         tokens_authenticate_revoke_and_never_expose_their_secret,
         changes_are_kept_once_and_found_by_service_and_time,
+        overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -279,6 +280,7 @@ contract_suite! {
         incident_cursors_round_trip_and_garbage_decodes_to_none,
         tokens_authenticate_revoke_and_never_expose_their_secret,
         changes_are_kept_once_and_found_by_service_and_time,
+        overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -567,6 +569,7 @@ async fn all_pages(store: &SharedStore, status: StatusFilter, limit: u32) -> Vec
                 status,
                 limit,
                 cursor: cursor.take(),
+                overdue_before: None,
             })
             .await
             .expect("list incidents");
@@ -778,6 +781,7 @@ mod contract {
                 status: StatusFilter::All,
                 limit: 100,
                 cursor: None,
+                overdue_before: None,
             })
             .await
             .unwrap();
@@ -856,6 +860,7 @@ mod contract {
                     status: StatusFilter::All,
                     limit: 100,
                     cursor: None,
+                    overdue_before: None,
                 })
                 .await
                 .unwrap();
@@ -1126,6 +1131,7 @@ mod contract {
                     status,
                     limit: 1_000,
                     cursor: None,
+                    overdue_before: None,
                 })
                 .await
                 .unwrap();
@@ -1156,6 +1162,7 @@ mod contract {
                     opened_at_ns: tie_ns,
                     id: Uuid::max(),
                 }),
+                overdue_before: None,
             })
             .await
             .unwrap();
@@ -1375,6 +1382,44 @@ mod contract {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    pub async fn overdue_lists_only_unacknowledged_incidents_past_their_cutoff(store: SharedStore) {
+        let fixture = fixture_log().await;
+        catch_up(&fixture.log, &store, 1000).await;
+        let query = |cutoff: &str| IncidentQuery {
+            status: StatusFilter::All,
+            limit: 100,
+            cursor: None,
+            overdue_before: Some(
+                [
+                    aftermath_core::Severity::Critical,
+                    aftermath_core::Severity::Error,
+                    aftermath_core::Severity::Warning,
+                    aftermath_core::Severity::Info,
+                ]
+                .into_iter()
+                .map(|severity| (severity, at(cutoff)))
+                .collect(),
+            ),
+        };
+        let all = store
+            .list_incidents(&query("2026-12-31T00:00:00Z"))
+            .await
+            .unwrap();
+        assert!(
+            !all.incidents.is_empty(),
+            "the fixture leaves an unacknowledged incident"
+        );
+        assert!(all
+            .incidents
+            .iter()
+            .all(|i| i.status == aftermath_core::IncidentStatus::Triggered));
+        let none = store
+            .list_incidents(&query("2000-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert!(none.incidents.is_empty());
     }
 
     pub async fn unknown_incident_is_none(store: SharedStore) {

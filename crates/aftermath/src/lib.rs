@@ -157,6 +157,8 @@ pub struct Config {
     pub change_window: Duration,
     /// How long after its resolution an incident may be reopened.
     pub reopen_window: Duration,
+    /// The acknowledgement SLA per severity (the SOP: 5 minutes).
+    pub ack_policy: aftermath_core::AckPolicy,
 }
 
 impl Config {
@@ -170,6 +172,7 @@ impl Config {
             projection_wait: Duration::from_secs(2),
             change_window: DEFAULT_CHANGE_WINDOW,
             reopen_window: DEFAULT_REOPEN_WINDOW,
+            ack_policy: aftermath_core::AckPolicy::default(),
         }
     }
 }
@@ -235,6 +238,7 @@ impl Application {
             change_window: self.config.change_window,
             rejections: aftermath_http::Rejections::default(),
             reopen_window: self.config.reopen_window,
+            ack_policy: self.config.ack_policy.clone(),
         };
         let projector_task = if self.config.role.projects() {
             let projector = Projector::new(
