@@ -159,6 +159,31 @@ async fn the_sops_connection_pool_incident_from_alert_to_action_items() {
     assert_eq!(owners, ["OpenCode", "Molt", "OpenCode"]);
     assert_eq!(detail["links"][0]["title"], "DB pool dashboard");
 
+    // Across incidents: OpenCode's open items, and everybody's done ones.
+    let open = app
+        .get("/v1/action-items?owner=OpenCode&open=true", &app.reader)
+        .await
+        .json();
+    let titles: Vec<&str> = open["action_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Update developer docs"]);
+    assert_eq!(open["action_items"][0]["incident_id"], id.as_str());
+    let done = app
+        .get("/v1/action-items?open=false", &app.reader)
+        .await
+        .json();
+    assert_eq!(done["action_items"].as_array().unwrap().len(), 1);
+    app.get("/v1/action-items?open=maybe", &app.reader)
+        .await
+        .assert_error(400, "open");
+    app.get("/v1/action-items", &app.ingest)
+        .await
+        .assert_error(403, "read");
+
     let people: Vec<(String, String)> = app
         .timeline(&id)
         .await

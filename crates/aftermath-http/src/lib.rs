@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
             post(workflow::action_item_done),
         )
         .route("/v1/incidents/{id}/links", post(workflow::add_link))
+        .route("/v1/action-items", get(workflow::list_action_items))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -60,6 +60,7 @@ impl Modify for BearerAuth {
         workflow::add_action_item,
         workflow::action_item_done,
         workflow::add_link,
+        workflow::list_action_items,
         incidents::list,
         incidents::show,
         incidents::timeline,

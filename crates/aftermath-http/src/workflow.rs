@@ -677,3 +677,91 @@ pub(crate) async fn add_link(
     )
     .await
 }
+
+/// An action item with the incident it belongs to.
+#[derive(serde::Serialize, ToSchema)]
+pub(crate) struct ActionItemView<'a> {
+    incident_id: String,
+    incident_title: &'a str,
+    incident_status: &'static str,
+    /// `id`, `title`, `owner`, `kind`, `due`, `added_by`, `added_at`, `done_at`, `done_by`.
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    item: &'a aftermath_core::ActionItem,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub(crate) struct ActionItemList<'a> {
+    action_items: Vec<ActionItemView<'a>>,
+}
+
+/// `GET /v1/action-items?owner=&open=true`: action items across incidents, newest
+/// incident first.
+#[utoipa::path(get, path = "/v1/action-items", tag = "read",
+    security(("bearer" = ["read"])),
+    params(
+        ("owner" = Option<String>, Query, description = "Only this owner's items"),
+        ("open" = Option<bool>, Query, description = "`true`: only items not done; `false`: only done ones"),
+    ),
+    responses(
+        (status = 200, description = "The items", body = ActionItemList),
+        (status = 400, description = "Bad query parameter", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks `read`", body = ErrorBody),
+    ))]
+pub(crate) async fn list_action_items(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller.require(Scope::Read)?;
+    let axum::extract::Query(params) =
+        query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+    if let Some(unknown) = params
+        .keys()
+        .find(|key| !matches!(key.as_str(), "owner" | "open"))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("unknown parameter {unknown:?}; use owner, open"),
+        ));
+    }
+    let open = match params.get("open").map(String::as_str) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("open: {other:?} is not true or false"),
+            ))
+        }
+    };
+    let owner = params.get("owner");
+    let incidents = state
+        .store
+        .incidents_with_action_items()
+        .await
+        .map_err(|error| ApiError::internal("listing action items", error))?;
+    let action_items = incidents
+        .iter()
+        .flat_map(|incident| {
+            incident
+                .action_items
+                .iter()
+                .map(move |item| ActionItemView {
+                    incident_id: incident.id.to_string(),
+                    incident_title: &incident.title,
+                    incident_status: incident.status.as_str(),
+                    item,
+                })
+        })
+        .filter(|view| owner.is_none_or(|owner| &view.item.owner == owner))
+        .filter(|view| open.is_none_or(|open| view.item.done_at.is_none() == open))
+        .collect();
+    Ok(axum::Json(ActionItemList { action_items }).into_response())
+}

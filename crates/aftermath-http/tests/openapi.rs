@@ -42,6 +42,7 @@ fn the_document_is_openapi_3_1_and_describes_every_endpoint() {
         [
             "/healthz",
             "/readyz",
+            "/v1/action-items",
             "/v1/incidents",
             "/v1/incidents/{id}",
             "/v1/incidents/{id}/ack",

@@ -191,6 +191,9 @@ pub trait ProjectionStore: Send + Sync + 'static {
 
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError>;
 
+    /// Every incident that has action items, newest first (for the cross-incident list).
+    async fn incidents_with_action_items(&self) -> Result<Vec<Incident>, StoreError>;
+
     async fn export(&self) -> Result<Export, StoreError>;
 
     /// Creates a token and returns it with its secret, which is stored only as a hash.

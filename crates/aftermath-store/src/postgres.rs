@@ -500,6 +500,18 @@ impl ProjectionStore for PgStore {
         self.incident_in(&mut conn, id).await
     }
 
+    async fn incidents_with_action_items(&self) -> Result<Vec<Incident>, StoreError> {
+        // Rows are compact JSON, so a non-empty list reads `"action_items":[{`.
+        let states: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT state FROM {}.incidents WHERE state LIKE '%\"action_items\":[{{%'
+             ORDER BY opened_at_ns DESC, id DESC",
+            self.schema
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        states.iter().map(|state| decode("incident", state)).collect()
+    }
+
     #[tracing::instrument(level = "debug", skip(self))]
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
         let status_clause = match query.status {

@@ -263,6 +263,7 @@ contract_suite! {
         tokens_authenticate_revoke_and_never_expose_their_secret,
         changes_are_kept_once_and_found_by_service_and_time,
         overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
+        only_incidents_with_action_items_are_listed_for_them,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -281,6 +282,7 @@ contract_suite! {
         tokens_authenticate_revoke_and_never_expose_their_secret,
         changes_are_kept_once_and_found_by_service_and_time,
         overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
+        only_incidents_with_action_items_are_listed_for_them,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -1420,6 +1422,49 @@ mod contract {
             .await
             .unwrap();
         assert!(none.incidents.is_empty());
+    }
+
+    pub async fn only_incidents_with_action_items_are_listed_for_them(store: SharedStore) {
+        let fixture = fixture_log().await;
+        catch_up(&fixture.log, &store, 1000).await;
+        assert!(store
+            .incidents_with_action_items()
+            .await
+            .unwrap()
+            .is_empty());
+
+        let mut projection = store
+            .load(
+                &BTreeSet::from([fixture.billing_stream.clone()]),
+                &BTreeSet::from([fixture.billing]),
+            )
+            .await
+            .unwrap();
+        let at = at("2026-11-24T08:00:00Z");
+        projection.apply(&aftermath_core::Fact {
+            fact_id: Uuid::from_u128(0xac71),
+            stream_key: fixture.billing_stream.clone(),
+            occurred_at: at,
+            recorded_at: at,
+            body: aftermath_core::FactBody::ActionItemAdded(aftermath_core::ActionItemAdded {
+                incident_id: fixture.billing,
+                actor: "alice".into(),
+                action_item_id: Uuid::from_u128(0xa1),
+                title: "Add a migration dry run to CI".into(),
+                owner: "alice".into(),
+                kind: aftermath_core::ActionItemKind::Prevent,
+                due: None,
+            }),
+        });
+        let end = store.checkpoints().await.unwrap()[&0];
+        store.commit(&projection, 0, end, end + 1).await.unwrap();
+        let listed = store.incidents_with_action_items().await.unwrap();
+        let ids: Vec<Uuid> = listed.iter().map(|i| i.id).collect();
+        assert_eq!(ids, [fixture.billing]);
+        assert_eq!(
+            listed[0].action_items[0].title,
+            "Add a migration dry run to CI"
+        );
     }
 
     pub async fn unknown_incident_is_none(store: SharedStore) {
