@@ -509,7 +509,10 @@ impl ProjectionStore for PgStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        states.iter().map(|state| decode("incident", state)).collect()
+        states
+            .iter()
+            .map(|state| decode("incident", state))
+            .collect()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

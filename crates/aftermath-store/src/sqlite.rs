@@ -287,7 +287,10 @@ impl ProjectionStore for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        states.iter().map(|state| decode("incident", state)).collect()
+        states
+            .iter()
+            .map(|state| decode("incident", state))
+            .collect()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
