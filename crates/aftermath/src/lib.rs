@@ -1,6 +1,7 @@
 //! The Aftermath application: configuration, wiring of log, store, projector and HTTP
 //! server, and the commands behind the CLI. `main.rs` only parses arguments.
 
+pub mod client;
 mod demo;
 pub mod loadgen;
 

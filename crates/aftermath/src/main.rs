@@ -144,6 +144,8 @@ enum Command {
     },
     /// Run a whole incident on a throw-away instance and print its timeline and post-mortem.
     Demo,
+    /// Work incidents on a running server over its HTTP API (list, show, ack, whys, …).
+    Incident(aftermath::client::IncidentArgs),
     /// Send Alertmanager notifications to a running instance and measure throughput.
     Loadgen {
         /// Base URL of the instance.
@@ -281,6 +283,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", report.summary());
             Ok(())
         }
+        Command::Incident(args) => aftermath::client::run(args).await,
         Command::Demo => {
             let output = aftermath::run_demo(|line| eprintln!("==> {line}")).await?;
             println!("\n{output}");
