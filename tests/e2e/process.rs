@@ -469,3 +469,20 @@ async fn two_projectors_share_the_partitions_and_a_killed_one_loses_nothing() {
     );
     drop(api);
 }
+
+#[test]
+fn a_bad_ack_sla_is_refused_at_start_naming_the_problem() {
+    let output = aftermath(&[
+        "serve",
+        "--ack-sla-minutes",
+        "urgent=5",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("urgent") && stderr.contains("--ack-sla-minutes"),
+        "{stderr}"
+    );
+}

@@ -98,6 +98,14 @@ struct RunArgs {
     /// A resolved incident may be reopened for this many minutes after its resolution.
     #[arg(long, env = "AFTERMATH_REOPEN_WINDOW_MINUTES", default_value_t = 24 * 60)]
     reopen_window_minutes: u64,
+    /// Acknowledgement SLA per severity in minutes, e.g. `critical=5,warning=30`; severities
+    /// not named keep the SOP's 5 minutes.
+    #[arg(long, env = "AFTERMATH_ACK_SLA_MINUTES", default_value = "", value_parser = parse_ack_sla)]
+    ack_sla_minutes: aftermath_core::AckPolicy,
+}
+
+fn parse_ack_sla(text: &str) -> Result<aftermath_core::AckPolicy, String> {
+    aftermath_core::AckPolicy::parse_minutes(text)
 }
 
 impl RunArgs {
@@ -108,6 +116,7 @@ impl RunArgs {
         config.batch_size = self.batch_size;
         config.change_window = Duration::from_secs(self.change_window_minutes * 60);
         config.reopen_window = Duration::from_secs(self.reopen_window_minutes * 60);
+        config.ack_policy = self.ack_sla_minutes.clone();
         config
     }
 }
