@@ -256,6 +256,11 @@ fn demo_runs_a_whole_incident_and_prints_its_postmortem() {
     assert!(output.contains("auto_resolved"), "{output}");
     assert!(output.contains("Acknowledged by alice"), "{output}");
     assert!(
+        output.contains("why_added") && output.contains("root_cause_stated"),
+        "{output}"
+    );
+    assert!(output.contains("action_item_added"), "{output}");
+    assert!(
         output.contains("# Post-Mortem: High HTTP 5xx error rate on checkout"),
         "{output}"
     );

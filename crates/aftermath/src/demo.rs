@@ -72,6 +72,55 @@ pub async fn run_demo(mut narrate: impl FnMut(&str)) -> anyhow::Result<String> {
         )
         .await?;
 
+    narrate(&format!(
+        "alice -> POST /v1/incidents/{id}/whys (five whys), /root-cause, /mitigate, /impact"
+    ));
+    for (question, answer) in [
+        ("Why did checkout fail?", "Database connection timeout"),
+        ("Why did the timeout occur?", "Connection pool exhausted"),
+        (
+            "Why was the pool exhausted?",
+            "The v1.4.3 worker leaked connections",
+        ),
+    ] {
+        let why = json!({"question": question, "answer": answer});
+        client
+            .post(&responder_token, &format!("/v1/incidents/{id}/whys"), &why)
+            .await?;
+    }
+    client
+        .post(
+            &responder_token,
+            &format!("/v1/incidents/{id}/root-cause"),
+            &json!({}),
+        )
+        .await?;
+    let mitigation = json!({"note": "Rolled back to v1.4.2"});
+    client
+        .post(
+            &responder_token,
+            &format!("/v1/incidents/{id}/mitigate"),
+            &mitigation,
+        )
+        .await?;
+    let impact = json!({"summary": "Checkout requests failed with 5xx", "failed_requests": 156,
+                        "data_loss": false, "customer_facing": true});
+    client
+        .post(
+            &responder_token,
+            &format!("/v1/incidents/{id}/impact"),
+            &impact,
+        )
+        .await?;
+    let action = json!({"title": "Add a connection-pool exhaustion alert", "owner": "alice", "kind": "prevent"});
+    client
+        .post(
+            &responder_token,
+            &format!("/v1/incidents/{id}/action-items"),
+            &action,
+        )
+        .await?;
+
     narrate("Alertmanager -> POST /v1/ingest/alertmanager: both alerts resolved");
     client
         .post(
@@ -90,7 +139,7 @@ pub async fn run_demo(mut narrate: impl FnMut(&str)) -> anyhow::Result<String> {
     let mut out = String::from("Timeline\n--------\n");
     for entry in timeline["entries"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "{}  {:<15} {:<13} {}\n",
+            "{}  {:<18} {:<13} {}\n",
             entry["at"].as_str().unwrap_or_default(),
             entry["kind"].as_str().unwrap_or_default(),
             entry["actor"].as_str().unwrap_or_default(),
