@@ -23,10 +23,11 @@ use crate::openapi::IdempotencyKey;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::request::{body_bytes, idempotency_key, incident_id, json_body, text_field};
+use crate::request::{idempotency_key, incident_id, text_field};
 use crate::views::{
     IncidentDetail, IncidentPageView, IncidentSummary, ResponderAnswer, TimelineView,
 };
+use crate::workflow::act;
 use crate::{now, ApiError, AppState};
 
 pub(crate) const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -106,32 +107,38 @@ pub(crate) async fn acknowledge(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let token = caller.require(Scope::Respond)?;
-    let request: AckRequest = json_body(&body_bytes(body)?)?;
-    if let Some(note) = &request.note {
-        text_field("note", note, MAX_TEXT_BYTES)?;
-    }
-    let incident = load_incident(&state, &id).await?;
-    let refusal = match (&incident.status, &incident.acknowledged_by) {
-        (IncidentStatus::Closed, _) => Some("incident is closed".to_owned()),
-        (IncidentStatus::Resolved, _) => Some("incident is already resolved".to_owned()),
-        (IncidentStatus::Mitigated, _) => Some(format!(
-            "incident is already mitigated by {}",
-            incident.mitigated_by.as_deref().unwrap_or("someone")
-        )),
-        (_, Some(by)) => Some(format!("incident is already acknowledged by {by}")),
-        _ => None,
-    };
-    let action = Action {
-        name: "ack",
-        body: FactBody::Acknowledged(Acknowledged {
-            incident_id: incident.id,
-            actor: token.name.clone(),
-            note: request.note,
-        }),
-        refusal,
-    };
-    record(&state, token, &incident, &headers, action).await
+    act(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        body,
+        |incident, request: AckRequest, token| {
+            if let Some(note) = &request.note {
+                text_field("note", note, MAX_TEXT_BYTES)?;
+            }
+            let refusal = match (&incident.status, &incident.acknowledged_by) {
+                (IncidentStatus::Closed, _) => Some("incident is closed".to_owned()),
+                (IncidentStatus::Resolved, _) => Some("incident is already resolved".to_owned()),
+                (IncidentStatus::Mitigated, _) => Some(format!(
+                    "incident is already mitigated by {}",
+                    incident.mitigated_by.as_deref().unwrap_or("someone")
+                )),
+                (_, Some(by)) => Some(format!("incident is already acknowledged by {by}")),
+                _ => None,
+            };
+            Ok(Action {
+                name: "ack",
+                body: FactBody::Acknowledged(Acknowledged {
+                    incident_id: incident.id,
+                    actor: token.name.clone(),
+                    note: request.note,
+                }),
+                refusal,
+            })
+        },
+    )
+    .await
 }
 
 /// `POST /v1/incidents/{id}/notes` `{"text"}`
@@ -155,20 +162,26 @@ pub(crate) async fn add_note(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let token = caller.require(Scope::Respond)?;
-    let request: NoteRequest = json_body(&body_bytes(body)?)?;
-    text_field("text", &request.text, MAX_TEXT_BYTES)?;
-    let incident = load_incident(&state, &id).await?;
-    let action = Action {
-        name: "note",
-        body: FactBody::NoteAdded(NoteAdded {
-            incident_id: incident.id,
-            actor: token.name.clone(),
-            text: request.text,
-        }),
-        refusal: None,
-    };
-    record(&state, token, &incident, &headers, action).await
+    act(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        body,
+        |incident, request: NoteRequest, token| {
+            text_field("text", &request.text, MAX_TEXT_BYTES)?;
+            Ok(Action {
+                name: "note",
+                body: FactBody::NoteAdded(NoteAdded {
+                    incident_id: incident.id,
+                    actor: token.name.clone(),
+                    text: request.text,
+                }),
+                refusal: None,
+            })
+        },
+    )
+    .await
 }
 
 /// `POST /v1/incidents/{id}/resolve` `{"resolution"?}`
@@ -193,30 +206,36 @@ pub(crate) async fn resolve(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let token = caller.require(Scope::Respond)?;
-    let request: ResolveRequest = json_body(&body_bytes(body)?)?;
-    if let Some(resolution) = &request.resolution {
-        text_field("resolution", resolution, MAX_TEXT_BYTES)?;
-    }
-    let incident = load_incident(&state, &id).await?;
-    let refusal = match incident.status {
-        IncidentStatus::Closed => Some("incident is closed".to_owned()),
-        IncidentStatus::Resolved => {
-            let by = incident.resolved_by.as_deref().unwrap_or("someone");
-            Some(format!("incident is already resolved (by {by})"))
-        }
-        _ => None,
-    };
-    let action = Action {
-        name: "resolve",
-        body: FactBody::Resolved(Resolved {
-            incident_id: incident.id,
-            actor: token.name.clone(),
-            resolution: request.resolution,
-        }),
-        refusal,
-    };
-    record(&state, token, &incident, &headers, action).await
+    act(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        body,
+        |incident, request: ResolveRequest, token| {
+            if let Some(resolution) = &request.resolution {
+                text_field("resolution", resolution, MAX_TEXT_BYTES)?;
+            }
+            let refusal = match incident.status {
+                IncidentStatus::Closed => Some("incident is closed".to_owned()),
+                IncidentStatus::Resolved => {
+                    let by = incident.resolved_by.as_deref().unwrap_or("someone");
+                    Some(format!("incident is already resolved (by {by})"))
+                }
+                _ => None,
+            };
+            Ok(Action {
+                name: "resolve",
+                body: FactBody::Resolved(Resolved {
+                    incident_id: incident.id,
+                    actor: token.name.clone(),
+                    resolution: request.resolution,
+                }),
+                refusal,
+            })
+        },
+    )
+    .await
 }
 
 /// Appends a responder fact. With an `Idempotency-Key`, a repeat of a request already on

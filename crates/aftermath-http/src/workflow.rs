@@ -26,8 +26,9 @@ use crate::openapi::IdempotencyKey;
 use crate::request::{body_bytes, json_body, text_field};
 use crate::{now, ApiError, AppState};
 
-/// Reads the request, loads the incident, builds the action and records it.
-async fn act<R: DeserializeOwned>(
+/// Reads the request, loads the incident, builds the action and records it: every
+/// responder endpoint goes through here.
+pub(crate) async fn act<R: DeserializeOwned>(
     state: &AppState,
     caller: &Caller,
     id: &str,
