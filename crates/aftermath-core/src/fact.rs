@@ -53,6 +53,11 @@ pub const FACT_TYPES: &[(&str, u32, &str)] = &[
         "incident.action_item_done.v1.json",
     ),
     ("incident.link_added", 1, "incident.link_added.v1.json"),
+    (
+        "incident.notification_attempted",
+        1,
+        "incident.notification_attempted.v1.json",
+    ),
 ];
 
 /// One immutable entry of the log.
@@ -89,6 +94,7 @@ pub enum FactBody {
     ActionItemAdded(ActionItemAdded),
     ActionItemDone(ActionItemDone),
     LinkAdded(LinkAdded),
+    NotificationAttempted(NotificationAttempted),
 }
 
 impl FactBody {
@@ -112,6 +118,7 @@ impl FactBody {
             FactBody::ActionItemAdded(_) => "incident.action_item_added",
             FactBody::ActionItemDone(_) => "incident.action_item_done",
             FactBody::LinkAdded(_) => "incident.link_added",
+            FactBody::NotificationAttempted(_) => "incident.notification_attempted",
         }
     }
 
@@ -137,6 +144,7 @@ impl FactBody {
             FactBody::ActionItemAdded(f) => Some(f.incident_id),
             FactBody::ActionItemDone(f) => Some(f.incident_id),
             FactBody::LinkAdded(f) => Some(f.incident_id),
+            FactBody::NotificationAttempted(f) => Some(f.incident_id),
             FactBody::NotificationReceived(_)
             | FactBody::AlertNotified(_)
             | FactBody::AlertAcknowledged(_)
@@ -164,6 +172,7 @@ impl FactBody {
             FactBody::ActionItemAdded(f) => serde_json::to_value(f),
             FactBody::ActionItemDone(f) => serde_json::to_value(f),
             FactBody::LinkAdded(f) => serde_json::to_value(f),
+            FactBody::NotificationAttempted(f) => serde_json::to_value(f),
         }
     }
 
@@ -232,6 +241,9 @@ impl FactBody {
             ("incident.link_added", 1) => {
                 FactBody::LinkAdded(serde_json::from_value(payload).map_err(bad_payload)?)
             }
+            ("incident.notification_attempted", 1) => FactBody::NotificationAttempted(
+                serde_json::from_value(payload).map_err(bad_payload)?,
+            ),
             _ => {
                 return Err(FactDecodeError::UnknownType {
                     kind: kind.to_owned(),
@@ -532,6 +544,66 @@ pub struct LinkAdded {
     pub actor: String,
     pub url: String,
     pub title: String,
+}
+
+/// `incident.notification_attempted` v1: the notifier tried once to deliver an outbound
+/// notification (a webhook) about the incident. One fact per attempt, failed or not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationAttempted {
+    pub incident_id: Uuid,
+    /// The event notified of: a UUIDv5 of what caused it, the same on every attempt.
+    pub event_id: Uuid,
+    pub event: OutboundEventKind,
+    /// The configured webhook's name.
+    pub target: String,
+    /// 1 for the first try.
+    pub attempt: u32,
+    pub delivered: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why the attempt failed (a refused connection, a timeout, a non-2xx answer).
+    pub error: Option<String>,
+    /// No further attempt follows: delivered, or given up after the last retry.
+    pub last: bool,
+}
+
+/// What an outbound notification tells its receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum OutboundEventKind {
+    #[serde(rename = "incident.opened")]
+    Opened,
+    #[serde(rename = "incident.ack_overdue")]
+    AckOverdue,
+    #[serde(rename = "incident.severity_escalated")]
+    SeverityEscalated,
+    #[serde(rename = "incident.resolved")]
+    Resolved,
+}
+
+impl OutboundEventKind {
+    pub const ALL: [OutboundEventKind; 4] = [
+        OutboundEventKind::Opened,
+        OutboundEventKind::AckOverdue,
+        OutboundEventKind::SeverityEscalated,
+        OutboundEventKind::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundEventKind::Opened => "incident.opened",
+            OutboundEventKind::AckOverdue => "incident.ack_overdue",
+            OutboundEventKind::SeverityEscalated => "incident.severity_escalated",
+            OutboundEventKind::Resolved => "incident.resolved",
+        }
+    }
+
+    /// Parses the name in [`Self::as_str`], or its short form (`opened`, `ack_overdue`…).
+    pub fn parse(text: &str) -> Option<Self> {
+        let short = text.strip_prefix("incident.").unwrap_or(text);
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().strip_prefix("incident.") == Some(short))
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,13 @@ use uuid::Uuid;
 
 use crate::fact::{
     Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified,
-    CommanderAssigned, ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationReceived,
-    Reopened, Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended,
+    CommanderAssigned, ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationAttempted,
+    NotificationReceived, Reopened, Resolved, RootCauseStated, SeverityChanged, WhyAdded,
+    WhyAmended,
 };
-use crate::incident::{ActionItem, Impact, Link, RootCause, Why, WhyAmendment};
+use crate::incident::{
+    ActionItem, Delivered, Impact, Link, RootCause, SeverityChange, Why, WhyAmendment,
+};
 use crate::{
     incident_id_for, AlertState, AlertStatus, Fact, FactBody, Incident, IncidentStatus,
     TimelineEntry, TimelineKind, Timestamp,
@@ -116,6 +119,7 @@ impl Projection {
             FactBody::ActionItemAdded(body) => self.apply_action_item_added(fact, body),
             FactBody::ActionItemDone(body) => self.apply_action_item_done(fact, body),
             FactBody::LinkAdded(body) => self.apply_link(fact, body),
+            FactBody::NotificationAttempted(body) => self.apply_notification_attempted(fact, body),
         }
     }
 
@@ -151,7 +155,11 @@ impl Projection {
         match (open, alert.status) {
             (Some(incident), _) => update_alert(incident, fact, alert),
             (None, AlertStatus::Firing) => {
-                let incident = open_incident(fact, alert);
+                let mut incident = open_incident(fact, alert);
+                incident.previous_incident = self
+                    .streams
+                    .get(&fact.stream_key)
+                    .and_then(|stream| stream.current_incident);
                 let id = incident.id;
                 self.incidents.insert(id, incident);
                 if let Some(stream) = self.streams.get_mut(&fact.stream_key) {
@@ -385,6 +393,14 @@ impl Projection {
             body.actor,
             body.reason
         );
+        incident.severity_changes.push(SeverityChange {
+            from: incident.severity,
+            to: body.severity,
+            by: body.actor.clone(),
+            at: fact.recorded_at,
+            reason: body.reason.clone(),
+            fact_id: fact.fact_id,
+        });
         incident.severity = body.severity;
         push(
             incident,
@@ -702,7 +718,51 @@ impl Projection {
         push(incident, fact, TimelineKind::LinkAdded, &body.actor, text);
         FoldOutcome::Applied
     }
+
+    /// A record of what the notifier did: accepted in every status (even closed), since
+    /// it changes nothing a post-mortem says.
+    fn apply_notification_attempted(
+        &mut self,
+        fact: &Fact,
+        body: &NotificationAttempted,
+    ) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        let (kind, text) = if body.delivered {
+            incident.delivered.insert(Delivered {
+                event_id: body.event_id,
+                target: body.target.clone(),
+            });
+            let text = format!(
+                "Notified {} of {} (attempt {})",
+                body.target,
+                body.event.as_str(),
+                body.attempt
+            );
+            (TimelineKind::NotificationSent, text)
+        } else {
+            let outcome = match (body.status, &body.error) {
+                (_, Some(error)) => error.clone(),
+                (Some(status), None) => format!("HTTP {status}"),
+                (None, None) => "no answer".to_owned(),
+            };
+            let next = if body.last { "gave up" } else { "will retry" };
+            let text = format!(
+                "Notifying {} of {} failed (attempt {}): {outcome}; {next}",
+                body.target,
+                body.event.as_str(),
+                body.attempt
+            );
+            (TimelineKind::NotificationFailed, text)
+        };
+        push(incident, fact, kind, NOTIFIER, text);
+        FoldOutcome::Applied
+    }
 }
+
+/// The actor of the notifier's timeline entries.
+pub const NOTIFIER: &str = "aftermath-notifier";
 
 fn already_mitigated(incident: &Incident) -> String {
     match &incident.mitigated_by {
@@ -758,6 +818,9 @@ fn open_incident(fact: &Fact, alert: &AlertNotified) -> Incident {
         impact: None,
         action_items: Vec::new(),
         links: Vec::new(),
+        previous_incident: None,
+        severity_changes: Vec::new(),
+        delivered: BTreeSet::new(),
     };
     let text = format!(
         "Incident opened by {}: {} ({})",

@@ -5,6 +5,8 @@ use uuid::Uuid;
 
 /// Namespace of fact ids derived from content (alerts, notifications, idempotent requests).
 const FACT_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_61f4_3b55_4c3e_9a8e_02f1_d7a0_5e11);
+/// Namespace of outbound notification events.
+const OUTBOUND_NAMESPACE: Uuid = Uuid::from_u128(0x3f0a_9c27_5be4_4d61_a1f8_6e2c_90d4_7b35);
 /// Namespace of incident ids, derived from the fact that opened the incident.
 const INCIDENT_NAMESPACE: Uuid = Uuid::from_u128(0x0b7e_2a44_95c1_4f0f_8e36_7c1d_4a90_b3c2);
 
@@ -12,6 +14,12 @@ const INCIDENT_NAMESPACE: Uuid = Uuid::from_u128(0x0b7e_2a44_95c1_4f0f_8e36_7c1d
 /// the same id, which is how resent notifications are recognised.
 pub(crate) fn content_fact_id(parts: &[&str]) -> Uuid {
     Uuid::new_v5(&FACT_NAMESPACE, parts.join("\n").as_bytes())
+}
+
+/// The id of an outbound notification event: what caused it and which kind it is, so
+/// every attempt and every replay names the same event.
+pub(crate) fn outbound_event_id(cause: Uuid, kind: &str) -> Uuid {
+    Uuid::new_v5(&OUTBOUND_NAMESPACE, format!("{cause}\n{kind}").as_bytes())
 }
 
 /// The id of the incident opened by the fact `opening_fact_id`.

@@ -1,7 +1,7 @@
 //! The incident read model that the fold builds: lifecycle, alerts by fingerprint and the
 //! timeline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -227,6 +227,10 @@ pub enum TimelineKind {
     ActionItemAdded,
     ActionItemDone,
     LinkAdded,
+    /// An outbound notification reached its receiver.
+    NotificationSent,
+    /// An outbound notification attempt failed (a retry may follow).
+    NotificationFailed,
     /// A request the fold refused because of what came before it in the log.
     Conflict,
 }
@@ -287,6 +291,36 @@ pub struct Incident {
     pub action_items: Vec<ActionItem>,
     #[serde(default)]
     pub links: Vec<Link>,
+    // Below: with outbound notifications. Left out of the JSON when empty, so incidents
+    // that never had them keep their stored bytes.
+    /// The incident its stream (alert group) had before this one, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_incident: Option<Uuid>,
+    /// Every severity change, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub severity_changes: Vec<SeverityChange>,
+    /// Outbound notifications that reached their receiver: (event, target).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub delivered: BTreeSet<Delivered>,
+}
+
+/// One change of an incident's severity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeverityChange {
+    pub from: Severity,
+    pub to: Severity,
+    pub by: String,
+    pub at: Timestamp,
+    pub reason: String,
+    /// The fact that changed it.
+    pub fact_id: Uuid,
+}
+
+/// An outbound notification event delivered to one configured target.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Delivered {
+    pub event_id: Uuid,
+    pub target: String,
 }
 
 impl Incident {

@@ -15,6 +15,7 @@ mod grafana;
 mod ids;
 mod incident;
 mod notification;
+mod outbound;
 mod pagerduty;
 mod postmortem;
 mod sla;
@@ -26,10 +27,10 @@ pub use alertmanager::{
 pub use fact::{
     Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified, AlertStatus,
     ChangeRecorded, CommanderAssigned, Fact, FactBody, FactDecodeError, ImpactRecorded, LinkAdded,
-    Mitigated, NoteAdded, NotificationReceived, Reopened, Resolved, RootCauseStated,
-    SeverityChanged, WhyAdded, WhyAmended, FACT_TYPES,
+    Mitigated, NoteAdded, NotificationAttempted, NotificationReceived, OutboundEventKind, Reopened,
+    Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended, FACT_TYPES,
 };
-pub use fold::{Change, FoldOutcome, Projection, StreamState};
+pub use fold::{Change, FoldOutcome, Projection, StreamState, NOTIFIER};
 #[allow(unused_imports)]
 pub use generic::*;
 #[allow(unused_imports)]
@@ -38,10 +39,13 @@ pub use github::*;
 pub use grafana::*;
 pub use ids::{incident_id_for, responder_fact_id};
 pub use incident::{
-    ActionItem, ActionItemKind, AlertState, Impact, Incident, IncidentStatus, Link, RootCause,
-    Severity, TimelineEntry, TimelineKind, Why, WhyAmendment,
+    ActionItem, ActionItemKind, AlertState, Delivered, Impact, Incident, IncidentStatus, Link,
+    RootCause, Severity, SeverityChange, TimelineEntry, TimelineKind, Why, WhyAmendment,
 };
 pub use notification::{AlertReport, Notification};
+pub use outbound::{
+    ack_overdue_event, events_for_fact, OutboundEvent, WebhookFormat, WebhookTarget,
+};
 #[allow(unused_imports)]
 pub use pagerduty::*;
 pub use postmortem::render_postmortem_markdown;

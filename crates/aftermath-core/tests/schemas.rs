@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use aftermath_core::{
     incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, ActionItemAdded,
     ActionItemDone, ActionItemKind, AlertAcknowledged, CommanderAssigned, Fact, FactBody,
-    ImpactRecorded, LinkAdded, Mitigated, NoteAdded, Reopened, Resolved, RootCauseStated, Severity,
-    SeverityChanged, Timestamp, WhyAdded, WhyAmended, FACT_TYPES,
+    ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationAttempted, OutboundEventKind,
+    Reopened, Resolved, RootCauseStated, Severity, SeverityChanged, Timestamp, WhyAdded,
+    WhyAmended, FACT_TYPES,
 };
 use jsonschema::Validator;
 use serde_json::{json, Value};
@@ -272,6 +273,28 @@ fn responder_workflow_facts(
             url: "https://github.com/acme/checkout/pull/812".into(),
             title: "Fix: close connections in worker.py".into(),
         }),
+        FactBody::NotificationAttempted(NotificationAttempted {
+            incident_id,
+            event_id: Uuid::parse_str("0f3c9e1a-5b27-5d84-9c6e-1a2b3c4d5e6f").unwrap(),
+            event: OutboundEventKind::Opened,
+            target: "ops-slack".into(),
+            attempt: 1,
+            delivered: false,
+            status: Some(503),
+            error: None,
+            last: false,
+        }),
+        FactBody::NotificationAttempted(NotificationAttempted {
+            incident_id,
+            event_id: Uuid::parse_str("0f3c9e1a-5b27-5d84-9c6e-1a2b3c4d5e6f").unwrap(),
+            event: OutboundEventKind::Opened,
+            target: "ops-slack".into(),
+            attempt: 2,
+            delivered: true,
+            status: Some(200),
+            error: None,
+            last: true,
+        }),
     ];
     bodies
         .into_iter()
@@ -417,6 +440,8 @@ fn absent_options_serialize_as_present_nulls() {
     }
     let item = find(&|b| matches!(b, FactBody::ActionItemAdded(a) if a.due.is_none()));
     assert_eq!(item["payload"].get("due"), Some(&Value::Null));
+    let attempt = find(&|b| matches!(b, FactBody::NotificationAttempted(n) if n.error.is_none()));
+    assert_eq!(attempt["payload"].get("error"), Some(&Value::Null));
 }
 
 #[test]

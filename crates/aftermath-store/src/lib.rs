@@ -196,6 +196,24 @@ pub trait ProjectionStore: Send + Sync + 'static {
 
     async fn export(&self) -> Result<Export, StoreError>;
 
+    /// The next offset to read, per partition, of another consumer of the log (the
+    /// notifier). Kept apart from the projections: a rebuild or reset keeps them.
+    async fn consumer_checkpoints(
+        &self,
+        consumer: &str,
+    ) -> Result<BTreeMap<Partition, Offset>, StoreError>;
+
+    /// Moves `consumer`'s checkpoint of `partition` from `from` (`None`: it has none yet)
+    /// to `to`. Fails with [`StoreError::CheckpointMoved`], changing nothing, when the
+    /// checkpoint is elsewhere (another instance of the consumer moved it).
+    async fn advance_consumer(
+        &self,
+        consumer: &str,
+        partition: Partition,
+        from: Option<Offset>,
+        to: Offset,
+    ) -> Result<(), StoreError>;
+
     /// Creates a token and returns it with its secret, which is stored only as a hash.
     async fn create_token(
         &self,

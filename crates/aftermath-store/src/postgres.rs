@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_signing_secret",
         include_str!("../../../migrations/postgres/0002_token_signing_secret.sql"),
     ),
+    (
+        3,
+        "consumer_checkpoints",
+        include_str!("../../../migrations/postgres/0003_consumer_checkpoints.sql"),
+    ),
 ];
 
 /// The projection DDL, run in the schema being created (unqualified names).
@@ -665,6 +670,74 @@ impl ProjectionStore for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn consumer_checkpoints(
+        &self,
+        consumer: &str,
+    ) -> Result<BTreeMap<Partition, Offset>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT log_partition, next_offset FROM public.consumer_checkpoints WHERE consumer = $1",
+        )
+        .bind(consumer)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get::<i64, _>(0) as Partition,
+                    row.get::<i64, _>(1) as Offset,
+                )
+            })
+            .collect())
+    }
+
+    async fn advance_consumer(
+        &self,
+        consumer: &str,
+        partition: Partition,
+        from: Option<Offset>,
+        to: Offset,
+    ) -> Result<(), StoreError> {
+        // One statement each way, so the compare-and-set needs no transaction.
+        let moved = match from {
+            None => sqlx::query(
+                "INSERT INTO public.consumer_checkpoints (consumer, log_partition, next_offset)
+                 VALUES ($1, $2, $3) ON CONFLICT (consumer, log_partition) DO NOTHING",
+            )
+            .bind(consumer)
+            .bind(partition as i64)
+            .bind(to as i64)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+            Some(from) => sqlx::query(
+                "UPDATE public.consumer_checkpoints SET next_offset = $1
+                 WHERE consumer = $2 AND log_partition = $3 AND next_offset = $4",
+            )
+            .bind(to as i64)
+            .bind(consumer)
+            .bind(partition as i64)
+            .bind(from as i64)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+        };
+        if moved == 1 {
+            return Ok(());
+        }
+        let found = self
+            .consumer_checkpoints(consumer)
+            .await?
+            .get(&partition)
+            .copied()
+            .unwrap_or(0);
+        Err(StoreError::CheckpointMoved {
+            partition,
+            expected: from.unwrap_or(0),
+            found,
+        })
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {

@@ -264,6 +264,7 @@ contract_suite! {
         changes_are_kept_once_and_found_by_service_and_time,
         overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
         only_incidents_with_action_items_are_listed_for_them,
+        consumer_checkpoints_compare_and_set_and_survive_rebuilds,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -283,6 +284,7 @@ contract_suite! {
         changes_are_kept_once_and_found_by_service_and_time,
         overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
         only_incidents_with_action_items_are_listed_for_them,
+        consumer_checkpoints_compare_and_set_and_survive_rebuilds,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -1464,6 +1466,67 @@ mod contract {
         assert_eq!(
             listed[0].action_items[0].title,
             "Add a migration dry run to CI"
+        );
+    }
+
+    /// Another consumer's checkpoints: compare-and-set per consumer and partition, and
+    /// kept by a reset and a rebuild (the notifier must never start over).
+    pub async fn consumer_checkpoints_compare_and_set_and_survive_rebuilds(store: SharedStore) {
+        assert!(store
+            .consumer_checkpoints("notifier")
+            .await
+            .unwrap()
+            .is_empty());
+        store
+            .advance_consumer("notifier", 0, None, 5)
+            .await
+            .unwrap();
+        let again = store.advance_consumer("notifier", 0, None, 7).await;
+        assert!(
+            matches!(again, Err(StoreError::CheckpointMoved { found: 5, .. })),
+            "a second first position is refused: {again:?}"
+        );
+        let stale = store.advance_consumer("notifier", 0, Some(3), 9).await;
+        assert!(
+            matches!(
+                stale,
+                Err(StoreError::CheckpointMoved {
+                    expected: 3,
+                    found: 5,
+                    ..
+                })
+            ),
+            "a stale position is refused: {stale:?}"
+        );
+        store
+            .advance_consumer("notifier", 0, Some(5), 9)
+            .await
+            .unwrap();
+        store
+            .advance_consumer("notifier", 2, None, 1)
+            .await
+            .unwrap();
+        store.advance_consumer("other", 0, None, 100).await.unwrap();
+        assert_eq!(
+            store.consumer_checkpoints("notifier").await.unwrap(),
+            BTreeMap::from([(0, 9), (2, 1)])
+        );
+
+        store.reset().await.unwrap();
+        let target = store.begin_rebuild().await.unwrap();
+        assert_eq!(
+            target.consumer_checkpoints("notifier").await.unwrap(),
+            BTreeMap::from([(0, 9), (2, 1)]),
+            "a rebuilding store sees the consumer's position"
+        );
+        store.finish_rebuild().await.unwrap();
+        assert_eq!(
+            store.consumer_checkpoints("notifier").await.unwrap(),
+            BTreeMap::from([(0, 9), (2, 1)])
+        );
+        assert_eq!(
+            store.consumer_checkpoints("other").await.unwrap(),
+            BTreeMap::from([(0, 100)])
         );
     }
 
