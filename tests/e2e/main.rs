@@ -7,6 +7,7 @@ mod errors;
 mod infra;
 mod kafka;
 mod loadgen;
+mod notify;
 mod process;
 mod read_api;
 mod responder;

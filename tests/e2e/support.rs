@@ -38,6 +38,7 @@ pub struct TestApp {
     pub loadgen: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    config: Config,
     _data_dir: tempfile::TempDir,
     /// Kept alive for the app; dropped (stopped) after it.
     _parts: Option<(Broker, TestDatabase)>,
@@ -132,7 +133,7 @@ pub async fn spawn_app_from(
     data_dir: tempfile::TempDir,
     parts: Option<(Broker, TestDatabase)>,
 ) -> TestApp {
-    let app = Application::build(config).await.unwrap();
+    let app = Application::build(config.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let store = app.store();
     let token = |name: &'static str, scopes: &'static [Scope]| {
@@ -151,11 +152,9 @@ pub async fn spawn_app_from(
     let bob = token("bob", &[Scope::Respond, Scope::Read]).await;
     let reader = token("reader", &[Scope::Read]).await;
     let loadgen = token("loadgen", &[Scope::Ingest, Scope::Read]).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let (stop, server) = run(app);
     TestApp {
+        config,
         base,
         http: reqwest::Client::new(),
         ingest,
@@ -170,7 +169,38 @@ pub async fn spawn_app_from(
     }
 }
 
+fn run(
+    app: Application,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    (stop, server)
+}
+
 impl TestApp {
+    /// Stops the app gracefully and starts it again on the same data, with its
+    /// configuration changed by `change`; the tokens stay valid. The port changes.
+    pub async fn restart_with(mut self, change: impl FnOnce(&mut Config)) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        change(&mut self.config);
+        let app = Application::build(self.config.clone()).await.unwrap();
+        self.base = format!("http://{}", app.local_addr().unwrap());
+        let (stop, server) = run(app);
+        self.stop = Some(stop);
+        self.server = Some(server);
+        self
+    }
+
     pub async fn request(
         &self,
         method: reqwest::Method,

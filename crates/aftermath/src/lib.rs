@@ -4,6 +4,7 @@
 pub mod client;
 mod demo;
 pub mod loadgen;
+pub mod notifier;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -160,6 +161,8 @@ pub struct Config {
     pub reopen_window: Duration,
     /// The acknowledgement SLA per severity (the SOP: 5 minutes).
     pub ack_policy: aftermath_core::AckPolicy,
+    /// Outbound webhooks: when set, this process runs the notifier (run one per log).
+    pub notify: Option<notifier::NotifyConfig>,
 }
 
 impl Config {
@@ -174,6 +177,7 @@ impl Config {
             change_window: DEFAULT_CHANGE_WINDOW,
             reopen_window: DEFAULT_REOPEN_WINDOW,
             ack_policy: aftermath_core::AckPolicy::default(),
+            notify: None,
         }
     }
 }
@@ -254,6 +258,20 @@ impl Application {
         } else {
             None
         };
+        let notifier_task = match self.config.notify.clone() {
+            Some(notify) => {
+                let notifier = notifier::Notifier::new(
+                    self.parts.log.clone(),
+                    self.parts.store.clone(),
+                    notify,
+                    self.config.ack_policy.clone(),
+                    format!("http://{}", self.listener.local_addr()?),
+                    stop_rx.clone(),
+                )?;
+                Some(tokio::spawn(notifier.run()))
+            }
+            None => None,
+        };
         let router = match self.config.role {
             Role::All | Role::Api => aftermath_http::router(state),
             Role::Projector => aftermath_http::health_router(state),
@@ -273,6 +291,9 @@ impl Application {
         trigger.abort();
         if let Some(task) = projector_task {
             task.await.context("projector task panicked")?;
+        }
+        if let Some(task) = notifier_task {
+            task.await.context("notifier task panicked")?;
         }
         served.context("HTTP server failed")
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use aftermath::notifier::NotifyConfig;
 use aftermath::{Application, Backends, Config, Role, DEFAULT_BATCH_SIZE};
 use aftermath_log::KafkaConfig;
 use aftermath_store::Scope;
@@ -102,6 +103,10 @@ struct RunArgs {
     /// not named keep the SOP's 5 minutes.
     #[arg(long, env = "AFTERMATH_ACK_SLA_MINUTES", default_value = "", value_parser = parse_ack_sla)]
     ack_sla_minutes: aftermath_core::AckPolicy,
+    /// A TOML file of outbound webhooks (see README): this process then also runs the
+    /// notifier. Give it to one process per log.
+    #[arg(long, env = "AFTERMATH_NOTIFY_CONFIG")]
+    notify_config: Option<PathBuf>,
 }
 
 fn parse_ack_sla(text: &str) -> Result<aftermath_core::AckPolicy, String> {
@@ -109,7 +114,7 @@ fn parse_ack_sla(text: &str) -> Result<aftermath_core::AckPolicy, String> {
 }
 
 impl RunArgs {
-    fn config(&self, role: Role) -> Config {
+    fn config(&self, role: Role) -> anyhow::Result<Config> {
         let mut config = Config::new(&self.backends.data_dir, self.listen);
         config.backends = self.backends.backends();
         config.role = role;
@@ -117,7 +122,11 @@ impl RunArgs {
         config.change_window = Duration::from_secs(self.change_window_minutes * 60);
         config.reopen_window = Duration::from_secs(self.reopen_window_minutes * 60);
         config.ack_policy = self.ack_sla_minutes.clone();
-        config
+        config.notify = match &self.notify_config {
+            Some(path) => Some(NotifyConfig::load(path)?),
+            None => None,
+        };
+        Ok(config)
     }
 }
 
@@ -303,7 +312,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn run_role(args: &RunArgs, role: Role) -> anyhow::Result<()> {
-    let app = Application::build(args.config(role)).await?;
+    let app = Application::build(args.config(role)?).await?;
     app.run_until_stopped(aftermath::shutdown_signal()).await
 }
 
