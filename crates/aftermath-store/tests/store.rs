@@ -1663,7 +1663,8 @@ mod postgres_only {
                 applied,
                 vec![
                     (1, "tokens".to_owned()),
-                    (2, "token_signing_secret".to_owned())
+                    (2, "token_signing_secret".to_owned()),
+                    (3, "consumer_checkpoints".to_owned())
                 ],
                 "round {round}"
             );

@@ -260,7 +260,7 @@ impl Application {
         };
         let notifier_task = match self.config.notify.clone() {
             Some(notify) => {
-                let notifier = notifier::Notifier::new(
+                let mut notifier = notifier::Notifier::new(
                     self.parts.log.clone(),
                     self.parts.store.clone(),
                     notify,
@@ -268,6 +268,10 @@ impl Application {
                     format!("http://{}", self.listener.local_addr()?),
                     stop_rx.clone(),
                 )?;
+                notifier
+                    .start()
+                    .await
+                    .context("cannot start the notifier")?;
                 Some(tokio::spawn(notifier.run()))
             }
             None => None,

@@ -205,6 +205,40 @@ impl Notifier {
         })
     }
 
+    /// Gives every partition without a checkpoint one at the end of the log: what
+    /// happened before the notifier was configured is history, not news. Call it before
+    /// the server takes requests, so nothing accepted after the start is skipped.
+    pub async fn start(&mut self) -> anyhow::Result<()> {
+        let checkpoints = self.store.consumer_checkpoints(CONSUMER).await?;
+        for partition in 0..self.log.partitions() {
+            let end = self.log.end_offset(partition).await?;
+            self.start_ends.insert(partition, end);
+            if !checkpoints.contains_key(&partition) {
+                self.start_at_end(partition).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_at_end(&self, partition: Partition) -> Result<(), StoreError> {
+        let end = self.log.end_offset(partition).await?;
+        match self
+            .store
+            .advance_consumer(CONSUMER, partition, None, end)
+            .await
+        {
+            // Another instance started it first: its position stands.
+            Ok(()) | Err(StoreError::CheckpointMoved { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        tracing::info!(
+            partition,
+            offset = end,
+            "notifier starts at the end of the log"
+        );
+        Ok(())
+    }
+
     /// Follows the log until `stop` turns true.
     pub async fn run(mut self) {
         tracing::info!(webhooks = self.config.webhooks.len(), "notifier running");
@@ -267,17 +301,7 @@ impl Notifier {
             self.start_ends.insert(partition, end);
         }
         let Some(&from) = checkpoints.get(&partition) else {
-            // A notifier that never ran starts at the end of the log: what happened
-            // before it was configured is history, not news.
-            let end = self.log.end_offset(partition).await?;
-            self.store
-                .advance_consumer(CONSUMER, partition, None, end)
-                .await?;
-            tracing::info!(
-                partition,
-                offset = end,
-                "notifier starts at the end of the log"
-            );
+            self.start_at_end(partition).await?;
             return Ok(0);
         };
         // Only facts the projector has folded: the events are read off the incidents.
