@@ -1683,6 +1683,7 @@ mod postgres_only {
                     "aftermath_projections.checkpoints",
                     "aftermath_projections.incidents",
                     "aftermath_projections.streams",
+                    "public.consumer_checkpoints",
                     "public.schema_migrations",
                     "public.tokens",
                 ],
