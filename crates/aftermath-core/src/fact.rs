@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::{ActionItemKind, Severity, Timestamp};
+use crate::{ActionItemKind, ErrorClass, Severity, Timestamp};
 
 /// Every `(type, version)` pair this build can read, with the JSON Schema file in
 /// `schemas/` that describes it.
@@ -58,6 +58,11 @@ pub const FACT_TYPES: &[(&str, u32, &str)] = &[
         1,
         "incident.notification_attempted.v1.json",
     ),
+    (
+        "incident.classification_overridden",
+        1,
+        "incident.classification_overridden.v1.json",
+    ),
 ];
 
 /// One immutable entry of the log.
@@ -95,6 +100,7 @@ pub enum FactBody {
     ActionItemDone(ActionItemDone),
     LinkAdded(LinkAdded),
     NotificationAttempted(NotificationAttempted),
+    ClassificationOverridden(ClassificationOverridden),
 }
 
 impl FactBody {
@@ -119,6 +125,7 @@ impl FactBody {
             FactBody::ActionItemDone(_) => "incident.action_item_done",
             FactBody::LinkAdded(_) => "incident.link_added",
             FactBody::NotificationAttempted(_) => "incident.notification_attempted",
+            FactBody::ClassificationOverridden(_) => "incident.classification_overridden",
         }
     }
 
@@ -145,6 +152,7 @@ impl FactBody {
             FactBody::ActionItemDone(f) => Some(f.incident_id),
             FactBody::LinkAdded(f) => Some(f.incident_id),
             FactBody::NotificationAttempted(f) => Some(f.incident_id),
+            FactBody::ClassificationOverridden(f) => Some(f.incident_id),
             FactBody::NotificationReceived(_)
             | FactBody::AlertNotified(_)
             | FactBody::AlertAcknowledged(_)
@@ -173,6 +181,7 @@ impl FactBody {
             FactBody::ActionItemDone(f) => serde_json::to_value(f),
             FactBody::LinkAdded(f) => serde_json::to_value(f),
             FactBody::NotificationAttempted(f) => serde_json::to_value(f),
+            FactBody::ClassificationOverridden(f) => serde_json::to_value(f),
         }
     }
 
@@ -242,6 +251,9 @@ impl FactBody {
                 FactBody::LinkAdded(serde_json::from_value(payload).map_err(bad_payload)?)
             }
             ("incident.notification_attempted", 1) => FactBody::NotificationAttempted(
+                serde_json::from_value(payload).map_err(bad_payload)?,
+            ),
+            ("incident.classification_overridden", 1) => FactBody::ClassificationOverridden(
                 serde_json::from_value(payload).map_err(bad_payload)?,
             ),
             _ => {
@@ -565,6 +577,17 @@ pub struct NotificationAttempted {
     pub error: Option<String>,
     /// No further attempt follows: delivered, or given up after the last retry.
     pub last: bool,
+}
+
+/// `incident.classification_overridden` v1: a responder set the error class; it wins over
+/// the classifier from then on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationOverridden {
+    pub incident_id: Uuid,
+    pub actor: String,
+    /// The class, or null: "unclassified".
+    pub class: Option<ErrorClass>,
+    pub reason: String,
 }
 
 /// What an outbound notification tells its receiver.

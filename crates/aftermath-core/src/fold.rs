@@ -9,16 +9,17 @@ use uuid::Uuid;
 
 use crate::fact::{
     Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified,
-    CommanderAssigned, ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationAttempted,
-    NotificationReceived, Reopened, Resolved, RootCauseStated, SeverityChanged, WhyAdded,
-    WhyAmended,
+    ClassificationOverridden, CommanderAssigned, ImpactRecorded, LinkAdded, Mitigated, NoteAdded,
+    NotificationAttempted, NotificationReceived, Reopened, Resolved, RootCauseStated,
+    SeverityChanged, WhyAdded, WhyAmended,
 };
 use crate::incident::{
-    ActionItem, Delivered, Impact, Link, RootCause, SeverityChange, Why, WhyAmendment,
+    ActionItem, ClassificationOverride, Delivered, Impact, Link, RootCause, SeverityChange, Why,
+    WhyAmendment,
 };
 use crate::{
-    incident_id_for, AlertState, AlertStatus, Fact, FactBody, Incident, IncidentStatus,
-    TimelineEntry, TimelineKind, Timestamp,
+    decide, incident_id_for, match_new_evidence, AlertState, AlertStatus, ErrorClass, Evidence,
+    EvidenceText, Fact, FactBody, Incident, IncidentStatus, TimelineEntry, TimelineKind, Timestamp,
 };
 
 /// The refusal of anything that would change what a closed incident's published
@@ -85,7 +86,7 @@ impl Projection {
         if !stream.seen_facts.insert(fact.fact_id) {
             return FoldOutcome::Duplicate;
         }
-        match &fact.body {
+        let outcome = match &fact.body {
             FactBody::NotificationReceived(body) => self.apply_notification(fact, body),
             FactBody::AlertNotified(body) => self.apply_alert(fact, body),
             FactBody::AlertAcknowledged(body) => self.apply_alert_acknowledged(fact, body),
@@ -120,6 +121,113 @@ impl Projection {
             FactBody::ActionItemDone(body) => self.apply_action_item_done(fact, body),
             FactBody::LinkAdded(body) => self.apply_link(fact, body),
             FactBody::NotificationAttempted(body) => self.apply_notification_attempted(fact, body),
+            FactBody::ClassificationOverridden(body) => {
+                self.apply_classification_overridden(fact, body)
+            }
+        };
+        if outcome == FoldOutcome::Applied {
+            self.classify_new_evidence(fact);
+        }
+        outcome
+    }
+
+    /// Feeds the evidence a fact brought (an alert's labels and annotations, a note, a
+    /// why, a root cause) to the classifier. Evidence only grows, so only the new texts
+    /// are matched; a closed incident's class stays as published.
+    fn classify_new_evidence(&mut self, fact: &Fact) {
+        let (incident_id, texts) = match &fact.body {
+            FactBody::AlertNotified(alert) => {
+                let Some(id) = self
+                    .streams
+                    .get(&fact.stream_key)
+                    .and_then(|stream| stream.current_incident)
+                else {
+                    return;
+                };
+                let mut texts: Vec<EvidenceText> = alert
+                    .labels
+                    .iter()
+                    .map(|(name, value)| EvidenceText::label(name, value))
+                    .collect();
+                texts.extend(
+                    alert
+                        .annotations
+                        .iter()
+                        .map(|(name, value)| EvidenceText::annotation(name, value)),
+                );
+                (id, texts)
+            }
+            FactBody::NoteAdded(note) => (note.incident_id, vec![EvidenceText::note(&note.text)]),
+            FactBody::WhyAdded(why) => (
+                why.incident_id,
+                vec![EvidenceText::note(format!(
+                    "{} {}",
+                    why.question, why.answer
+                ))],
+            ),
+            FactBody::WhyAmended(why) => (
+                why.incident_id,
+                vec![EvidenceText::note(format!(
+                    "{} {}",
+                    why.question, why.answer
+                ))],
+            ),
+            FactBody::RootCauseStated(root) => match &root.text {
+                Some(text) => (root.incident_id, vec![EvidenceText::note(text)]),
+                None => return,
+            },
+            _ => return,
+        };
+        let Some(incident) = self.incidents.get_mut(&incident_id) else {
+            return;
+        };
+        // A refused fact (recorded as a conflict) is no evidence.
+        let refused = incident.timeline.last().is_some_and(|entry| {
+            entry.fact_id == fact.fact_id && entry.kind == TimelineKind::Conflict
+        });
+        if refused || incident.status == IncidentStatus::Closed {
+            return;
+        }
+        let mut evidence: BTreeMap<String, Evidence> = incident
+            .classification
+            .iter()
+            .flat_map(|c| c.evidence.iter())
+            .map(|e| (e.rule.clone(), e.clone()))
+            .collect();
+        let new = match_new_evidence(&texts, &evidence);
+        if new.is_empty() {
+            return;
+        }
+        evidence.extend(new.into_iter().map(|e| (e.rule.clone(), e)));
+        let before = incident.classification.as_ref().and_then(|c| c.class);
+        let decided = decide(&evidence);
+        let after = decided.class;
+        let text = match after {
+            Some(class) => {
+                let strongest = decided
+                    .evidence
+                    .iter()
+                    .filter(|e| e.class == class)
+                    .max_by_key(|e| e.weight);
+                let because = strongest
+                    .map(|e| format!(": rule {} matched {:?}", e.rule, e.matched))
+                    .unwrap_or_default();
+                format!(
+                    "Classified as {} {} (confidence {}%, rules v{}){because}",
+                    class.code(),
+                    class.title(),
+                    decided.confidence,
+                    decided.rules_version
+                )
+            }
+            None => format!(
+                "Classification withdrawn: the evidence no longer points to one class (rules v{})",
+                decided.rules_version
+            ),
+        };
+        incident.classification = Some(decided);
+        if after != before && incident.classification_override.is_none() {
+            push(incident, fact, TimelineKind::Classified, CLASSIFIER, text);
         }
     }
 
@@ -719,6 +827,51 @@ impl Projection {
         FoldOutcome::Applied
     }
 
+    fn apply_classification_overridden(
+        &mut self,
+        fact: &Fact,
+        body: &ClassificationOverridden,
+    ) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        let refused = if incident.status == IncidentStatus::Closed {
+            Some(CLOSED.to_owned())
+        } else {
+            match &incident.classification_override {
+                Some(chosen) if chosen.class == body.class => Some(format!(
+                    "already set to {} by {}",
+                    class_name(body.class),
+                    chosen.by
+                )),
+                _ => None,
+            }
+        };
+        if let Some(reason) = refused {
+            return refuse(incident, fact, &body.actor, "classification", &reason);
+        }
+        incident.classification_override = Some(ClassificationOverride {
+            class: body.class,
+            reason: body.reason.clone(),
+            by: body.actor.clone(),
+            at: fact.recorded_at,
+        });
+        let text = format!(
+            "Classification set to {} by {}: {}",
+            class_name(body.class),
+            body.actor,
+            body.reason
+        );
+        push(
+            incident,
+            fact,
+            TimelineKind::ClassificationOverridden,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
+    }
+
     /// A record of what the notifier did: accepted in every status (even closed), since
     /// it changes nothing a post-mortem says.
     fn apply_notification_attempted(
@@ -761,8 +914,19 @@ impl Projection {
     }
 }
 
+/// The actor of the classifier's timeline entries.
+pub const CLASSIFIER: &str = "aftermath-classifier";
+
 /// The actor of the notifier's timeline entries.
 pub const NOTIFIER: &str = "aftermath-notifier";
+
+/// "E104 Database Migration Failure", or "unclassified".
+pub fn class_name(class: Option<ErrorClass>) -> String {
+    match class {
+        Some(class) => format!("{} {}", class.code(), class.title()),
+        None => "unclassified".to_owned(),
+    }
+}
 
 fn already_mitigated(incident: &Incident) -> String {
     match &incident.mitigated_by {
@@ -821,6 +985,8 @@ fn open_incident(fact: &Fact, alert: &AlertNotified) -> Incident {
         previous_incident: None,
         severity_changes: Vec::new(),
         delivered: BTreeSet::new(),
+        classification: None,
+        classification_override: None,
     };
     let text = format!(
         "Incident opened by {}: {} ({})",

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{AlertStatus, Timestamp};
+use crate::{AlertStatus, Classification, ErrorClass, Timestamp};
 
 /// Severity, normalized from whatever the sender called it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -231,6 +231,10 @@ pub enum TimelineKind {
     NotificationSent,
     /// An outbound notification attempt failed (a retry may follow).
     NotificationFailed,
+    /// The classifier's error class changed with new evidence.
+    Classified,
+    /// A responder set the error class.
+    ClassificationOverridden,
     /// A request the fold refused because of what came before it in the log.
     Conflict,
 }
@@ -302,6 +306,22 @@ pub struct Incident {
     /// Outbound notifications that reached their receiver: (event, target).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub delivered: BTreeSet<Delivered>,
+    /// What the classifier made of the evidence, once any rule matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    /// A responder's class, which wins over the classifier's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification_override: Option<ClassificationOverride>,
+}
+
+/// A responder's decision about the error class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassificationOverride {
+    /// None: unclassified.
+    pub class: Option<ErrorClass>,
+    pub reason: String,
+    pub by: String,
+    pub at: Timestamp,
 }
 
 /// One change of an incident's severity.
@@ -372,6 +392,14 @@ impl Incident {
         {
             Some(seconds) => Some(i64::try_from(seconds).unwrap_or(i64::MAX)),
             None => self.downtime_seconds(),
+        }
+    }
+
+    /// The error class in force: a responder's override, else the classifier's.
+    pub fn error_class(&self) -> Option<ErrorClass> {
+        match &self.classification_override {
+            Some(chosen) => chosen.class,
+            None => self.classification.as_ref().and_then(|c| c.class),
         }
     }
 

@@ -7,6 +7,7 @@
 //! same log always yields the same state, byte for byte.
 
 mod alertmanager;
+mod classify;
 mod fact;
 mod fold;
 mod generic;
@@ -24,13 +25,18 @@ mod timestamp;
 pub use alertmanager::{
     normalize_alertmanager, parse_json, IngestError, MAX_ALERTS_PER_NOTIFICATION,
 };
+pub use classify::{
+    classify, decide, match_new_evidence, rules_version, Classification, ErrorClass, Evidence,
+    EvidenceKind, EvidenceText, MAX_MATCHED_CHARS,
+};
 pub use fact::{
     Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified, AlertStatus,
-    ChangeRecorded, CommanderAssigned, Fact, FactBody, FactDecodeError, ImpactRecorded, LinkAdded,
-    Mitigated, NoteAdded, NotificationAttempted, NotificationReceived, OutboundEventKind, Reopened,
-    Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended, FACT_TYPES,
+    ChangeRecorded, ClassificationOverridden, CommanderAssigned, Fact, FactBody, FactDecodeError,
+    ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationAttempted, NotificationReceived,
+    OutboundEventKind, Reopened, Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended,
+    FACT_TYPES,
 };
-pub use fold::{Change, FoldOutcome, Projection, StreamState, NOTIFIER};
+pub use fold::{class_name, Change, FoldOutcome, Projection, StreamState, CLASSIFIER, NOTIFIER};
 #[allow(unused_imports)]
 pub use generic::*;
 #[allow(unused_imports)]
@@ -39,8 +45,9 @@ pub use github::*;
 pub use grafana::*;
 pub use ids::{incident_id_for, responder_fact_id};
 pub use incident::{
-    ActionItem, ActionItemKind, AlertState, Delivered, Impact, Incident, IncidentStatus, Link,
-    RootCause, Severity, SeverityChange, TimelineEntry, TimelineKind, Why, WhyAmendment,
+    ActionItem, ActionItemKind, AlertState, ClassificationOverride, Delivered, Impact, Incident,
+    IncidentStatus, Link, RootCause, Severity, SeverityChange, TimelineEntry, TimelineKind, Why,
+    WhyAmendment,
 };
 pub use notification::{AlertReport, Notification};
 pub use outbound::{

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use aftermath_core::{
     incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, ActionItemAdded,
-    ActionItemDone, ActionItemKind, AlertAcknowledged, CommanderAssigned, Fact, FactBody,
-    ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationAttempted, OutboundEventKind,
-    Reopened, Resolved, RootCauseStated, Severity, SeverityChanged, Timestamp, WhyAdded,
-    WhyAmended, FACT_TYPES,
+    ActionItemDone, ActionItemKind, AlertAcknowledged, ClassificationOverridden, CommanderAssigned,
+    ErrorClass, Fact, FactBody, ImpactRecorded, LinkAdded, Mitigated, NoteAdded,
+    NotificationAttempted, OutboundEventKind, Reopened, Resolved, RootCauseStated, Severity,
+    SeverityChanged, Timestamp, WhyAdded, WhyAmended, FACT_TYPES,
 };
 use jsonschema::Validator;
 use serde_json::{json, Value};
@@ -294,6 +294,18 @@ fn responder_workflow_facts(
             status: Some(200),
             error: None,
             last: true,
+        }),
+        FactBody::ClassificationOverridden(ClassificationOverridden {
+            incident_id,
+            actor: "carol".into(),
+            class: Some(ErrorClass::E104),
+            reason: "the Flyway migration V27 failed in the pre-upgrade hook".into(),
+        }),
+        FactBody::ClassificationOverridden(ClassificationOverridden {
+            incident_id,
+            actor: "dave".into(),
+            class: None,
+            reason: "a capacity problem, not a failed change".into(),
         }),
     ];
     bodies
