@@ -201,6 +201,20 @@ impl TestApp {
         self
     }
 
+    /// Stops the app, rebuilds its projections from the log, and starts it again.
+    pub async fn rebuild_and_restart(mut self) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        aftermath::rebuild(&self.config.backends, 100, |_, _| {})
+            .await
+            .unwrap();
+        self.restart_with(|_| {}).await
+    }
+
     pub async fn request(
         &self,
         method: reqwest::Method,

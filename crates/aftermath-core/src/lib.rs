@@ -19,6 +19,7 @@ mod notification;
 mod outbound;
 mod pagerduty;
 mod postmortem;
+mod runbook;
 mod sla;
 mod timestamp;
 
@@ -56,5 +57,6 @@ pub use outbound::{
 #[allow(unused_imports)]
 pub use pagerduty::*;
 pub use postmortem::render_postmortem_markdown;
+pub use runbook::Runbook;
 pub use sla::AckPolicy;
 pub use timestamp::Timestamp;

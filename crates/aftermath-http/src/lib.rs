@@ -98,6 +98,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/reopen", post(workflow::reopen))
         .route("/v1/incidents/{id}/severity", post(workflow::severity))
         .route("/v1/incidents/{id}/commander", post(workflow::commander))
+        .route(
+            "/v1/incidents/{id}/classification",
+            post(workflow::classification),
+        )
         .route("/v1/incidents/{id}/whys", post(workflow::add_why))
         .route("/v1/incidents/{id}/whys/{n}", put(workflow::amend_why))
         .route("/v1/incidents/{id}/root-cause", post(workflow::root_cause))

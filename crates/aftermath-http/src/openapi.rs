@@ -53,6 +53,7 @@ impl Modify for BearerAuth {
         workflow::reopen,
         workflow::severity,
         workflow::commander,
+        workflow::classification,
         workflow::add_why,
         workflow::amend_why,
         workflow::root_cause,

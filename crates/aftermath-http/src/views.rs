@@ -1,8 +1,8 @@
 //! The JSON shapes of the read API, built from projections.
 
 use aftermath_core::{
-    AckPolicy, ActionItem, AlertState, Change, Impact, Incident, Link, RootCause, TimelineEntry,
-    Timestamp, Why,
+    AckPolicy, ActionItem, AlertState, Change, Classification, ErrorClass, Impact, Incident, Link,
+    RootCause, Runbook, TimelineEntry, Timestamp, Why,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -33,6 +33,9 @@ pub(crate) struct IncidentSummary<'a> {
     ack_due_at: String,
     /// Acknowledged late, or still unacknowledged past `ack_due_at`.
     ack_breached: bool,
+    /// The error class in force (`E101` … `E105`), a responder's or the classifier's;
+    /// null: unclassified.
+    error_class: Option<&'static str>,
 }
 
 /// What views need besides the incident: the SLA and the time of the request.
@@ -47,6 +50,7 @@ impl<'a> IncidentSummary<'a> {
         Self {
             ack_due_at: context.ack_policy.due_at(incident).to_string(),
             ack_breached: context.ack_policy.breached(incident, context.now),
+            error_class: incident.error_class().map(ErrorClass::code),
             id: incident.id.to_string(),
             status: incident.status.as_str(),
             title: &incident.title,
@@ -103,6 +107,7 @@ pub(crate) struct IncidentDetail<'a> {
     /// Dashboards, PRs, logs: `url`, `title`, `added_by`, `added_at`.
     #[schema(value_type = Vec<Object>)]
     links: &'a [Link],
+    classification: ClassificationView<'a>,
     #[serde(rename = "_links")]
     resources: Links,
 }
@@ -134,10 +139,68 @@ impl<'a> IncidentDetail<'a> {
             downtime_seconds: incident.effective_downtime_seconds(),
             action_items: &incident.action_items,
             links: &incident.links,
+            classification: ClassificationView::of(incident),
             resources: Links {
                 timeline: format!("{base}/timeline"),
                 postmortem: format!("{base}/postmortem"),
             },
+        }
+    }
+}
+
+/// The error class with where it came from, its evidence and its runbook.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassificationView<'a> {
+    /// `E101` … `E105`, or null: unclassified.
+    code: Option<&'static str>,
+    /// e.g. `Database Migration Failure`.
+    title: Option<&'static str>,
+    /// `responder` when overridden, `classifier` otherwise.
+    source: &'static str,
+    /// The classifier's own answer, kept when a responder overrides it: `class`,
+    /// `confidence` (percent), `scores`, `evidence` (`rule`, `class`, `weight`, `kind`,
+    /// `name`, `matched`), `rules_version`. Null until a rule matched.
+    #[schema(value_type = Option<Object>)]
+    classifier: Option<&'a Classification>,
+    /// A responder's choice: `class`, `reason`, `by`, `at`.
+    #[schema(value_type = Option<Object>)]
+    #[serde(rename = "override")]
+    override_: Option<&'a aftermath_core::ClassificationOverride>,
+    runbook: Option<RunbookView>,
+}
+
+/// The runbook of the class in force.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RunbookView {
+    /// The runbook's path in the repository, e.g. `runbooks/E104-database-migration-failure.md`.
+    path: &'static str,
+    title: String,
+    procedure: Vec<String>,
+    prevention: Vec<String>,
+}
+
+impl<'a> ClassificationView<'a> {
+    fn of(incident: &'a Incident) -> Self {
+        let class = incident.error_class();
+        Self {
+            code: class.map(ErrorClass::code),
+            title: class.map(ErrorClass::title),
+            source: if incident.classification_override.is_some() {
+                "responder"
+            } else {
+                "classifier"
+            },
+            classifier: incident.classification.as_ref(),
+            override_: incident.classification_override.as_ref(),
+            runbook: class.map(|class| {
+                let runbook = Runbook::of(class);
+                RunbookView {
+                    path: runbook.path,
+                    title: runbook.title,
+                    procedure: runbook.procedure,
+                    prevention: runbook.prevention,
+                }
+            }),
         }
     }
 }

@@ -4,9 +4,9 @@
 //! appended as one fact; the fold settles races in log order.
 
 use aftermath_core::{
-    ActionItemAdded, ActionItemDone, ActionItemKind, CommanderAssigned, FactBody, ImpactRecorded,
-    Incident, IncidentStatus, LinkAdded, Mitigated, Reopened, RootCauseStated, Severity,
-    SeverityChanged, WhyAdded, WhyAmended,
+    class_name, ActionItemAdded, ActionItemDone, ActionItemKind, ClassificationOverridden,
+    CommanderAssigned, ErrorClass, FactBody, ImpactRecorded, Incident, IncidentStatus, LinkAdded,
+    Mitigated, Reopened, RootCauseStated, Severity, SeverityChanged, WhyAdded, WhyAmended,
 };
 use aftermath_store::{Scope, TokenInfo};
 use axum::body::Bytes;
@@ -269,6 +269,76 @@ pub(crate) async fn commander(
                     incident_id: incident.id,
                     actor: token.name.clone(),
                     name: request.name,
+                }),
+                refusal,
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClassificationRequest {
+    /// `E101` … `E105`, or `unclassified`.
+    code: String,
+    reason: String,
+}
+
+/// `POST /v1/incidents/{id}/classification` `{"code", "reason"}`: a responder's error
+/// class, which wins over the classifier from then on.
+#[utoipa::path(post, path = "/v1/incidents/{id}/classification", tag = "respond",
+    security(("bearer" = ["respond"])),
+    params(("id" = String, Path, description = "Incident id"), IdempotencyKey),
+    request_body = ClassificationRequest,
+    responses(
+        (status = 200, description = "Set and folded", body = crate::views::ResponderAnswer),
+        (status = 400, description = "Unknown code or blank reason", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown incident", body = ErrorBody),
+        (status = 409, description = "Closed, or a responder already set this class", body = ErrorBody),
+    ))]
+pub(crate) async fn classification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    act(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        body,
+        |incident, request: ClassificationRequest, token| {
+            let class = match request.code.trim() {
+                code if code.eq_ignore_ascii_case("unclassified") => None,
+                code => Some(ErrorClass::parse(code).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_body",
+                        format!(
+                            "code: {code:?} is not one of E101, E102, E103, E104, E105, unclassified"
+                        ),
+                    )
+                })?),
+            };
+            text_field("reason", &request.reason, MAX_TEXT_BYTES)?;
+            let refusal = closed(incident).or_else(|| match &incident.classification_override {
+                Some(chosen) if chosen.class == class => Some(format!(
+                    "already set to {} by {}",
+                    class_name(class),
+                    chosen.by
+                )),
+                _ => None,
+            });
+            Ok(Action {
+                name: "classification",
+                body: FactBody::ClassificationOverridden(ClassificationOverridden {
+                    incident_id: incident.id,
+                    actor: token.name.clone(),
+                    class,
+                    reason: request.reason,
                 }),
                 refusal,
             })

@@ -48,6 +48,7 @@ fn the_document_is_openapi_3_1_and_describes_every_endpoint() {
             "/v1/incidents/{id}/ack",
             "/v1/incidents/{id}/action-items",
             "/v1/incidents/{id}/action-items/{aid}/done",
+            "/v1/incidents/{id}/classification",
             "/v1/incidents/{id}/commander",
             "/v1/incidents/{id}/impact",
             "/v1/incidents/{id}/links",
