@@ -118,3 +118,75 @@ async fn incidents_carry_their_class_evidence_and_runbook_and_an_override_surviv
     assert_eq!(after["classification"]["code"], "E103");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_dry_run_lists_exactly_the_incidents_whose_class_would_change() {
+    let app = spawn_app().await;
+    app.notify(&failed_migration()).await;
+    app.notify(&webhook("HostHighCpuLoad", "cpu-1", false))
+        .await;
+    let incidents = app.incidents("all").await;
+    assert_eq!(incidents.len(), 2);
+    let migration = incidents
+        .iter()
+        .find(|i| i["error_class"] == "E104")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (backends, data_dir) = app.stop_keeping_data().await;
+
+    // Projections folded under an older rule table: the migration incident was E101 then.
+    let projections = data_dir.path().join("projections.sqlite");
+    let url = format!("sqlite://{}", projections.display());
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let changed = sqlx::query(
+        "UPDATE incidents SET state = replace(state, '\"class\":\"E104\"', '\"class\":\"E101\"') WHERE id = ?",
+    )
+    .bind(&migration)
+    .execute(&mut db)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(changed, 1);
+    drop(db);
+    let before = aftermath::export(&backends).await.unwrap();
+
+    let dir = data_dir.path().to_str().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aftermath"))
+        .args(["classify", "--dry-run", "--data-dir", dir])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("{migration}  E101 -> E104  Alertmanager group {{}}:{{alertname=\"MigrationJobFailed\"}}")
+    );
+    assert!(
+        lines[1].starts_with("1 of 2 incidents would change class (rules v"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nE101            1      0\n"), "{stdout}");
+    assert!(stdout.contains("\nE104            0      1\n"), "{stdout}");
+    assert!(stdout.contains("\nunclassified    1      1\n"), "{stdout}");
+    assert_eq!(
+        aftermath::export(&backends).await.unwrap(),
+        before,
+        "a dry run writes nothing"
+    );
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_aftermath"))
+        .args(["classify", "--data-dir", dir])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--dry-run"));
+}

@@ -201,6 +201,17 @@ impl TestApp {
         self
     }
 
+    /// Stops the app and hands over its data directory (and where the parts live).
+    pub async fn stop_keeping_data(mut self) -> (aftermath::Backends, tempfile::TempDir) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        (self.config.backends.clone(), self._data_dir)
+    }
+
     /// Stops the app, rebuilds its projections from the log, and starts it again.
     pub async fn rebuild_and_restart(mut self) -> TestApp {
         if let Some(stop) = self.stop.take() {

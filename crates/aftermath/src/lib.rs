@@ -330,6 +330,68 @@ pub async fn rebuild(
     Ok(folded)
 }
 
+/// One incident whose error class the current rules would change.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ClassChange {
+    pub incident_id: uuid::Uuid,
+    pub title: String,
+    pub old: Option<aftermath_core::ErrorClass>,
+    pub new: Option<aftermath_core::ErrorClass>,
+}
+
+/// What `classify --dry-run` found.
+#[derive(Debug, Default)]
+pub struct ClassifyReport {
+    pub incidents: usize,
+    pub changes: Vec<ClassChange>,
+    /// Incidents per class (None: unclassified), as stored and as the rules would have it.
+    pub old_counts: std::collections::BTreeMap<Option<aftermath_core::ErrorClass>, usize>,
+    pub new_counts: std::collections::BTreeMap<Option<aftermath_core::ErrorClass>, usize>,
+}
+
+/// Replays the whole log through this build's rules into a scratch projection and
+/// compares every incident's class with the stored one, writing nothing.
+pub async fn classify_dry_run(
+    backends: &Backends,
+    batch_size: usize,
+    progress: impl FnMut(u64, u64),
+) -> anyhow::Result<ClassifyReport> {
+    if backends.kafka.is_none() {
+        backends.require_existing("log.sqlite")?;
+    }
+    if backends.database_url.is_none() {
+        backends.require_existing("projections.sqlite")?;
+    }
+    let log = backends.open_log(false).await?;
+    let store = backends.open_store().await?;
+    let scratch_dir = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let scratch = open_sqlite(&scratch_dir.path().join("projections.sqlite")).await?;
+    Projector::new(log, scratch.clone(), batch_size)
+        .with_takeover_after(None)
+        .catch_up(progress)
+        .await
+        .context("replaying the log failed")?;
+    let stored = store.export().await.context("cannot read projections")?;
+    let replayed = scratch.export().await.context("cannot read the replay")?;
+    let mut report = ClassifyReport::default();
+    for (id, incident) in &replayed.incidents {
+        let new = incident.error_class();
+        let old = stored.incidents.get(id).and_then(|i| i.error_class());
+        report.incidents += 1;
+        *report.old_counts.entry(old).or_default() += 1;
+        *report.new_counts.entry(new).or_default() += 1;
+        if old != new {
+            report.changes.push(ClassChange {
+                incident_id: *id,
+                title: incident.title.clone(),
+                old,
+                new,
+            });
+        }
+    }
+    Ok(report)
+}
+
 /// The canonical JSON dump of every projection.
 pub async fn export(backends: &Backends) -> anyhow::Result<String> {
     if backends.database_url.is_none() {

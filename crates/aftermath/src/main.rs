@@ -155,6 +155,17 @@ enum Command {
         #[arg(long, env = "AFTERMATH_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
         batch_size: usize,
     },
+    /// Replay the log through this build's classification rules and print which
+    /// incidents would change class (old → new) and the counts per class. Writes nothing.
+    Classify {
+        #[command(flatten)]
+        backends: BackendArgs,
+        /// Required: only the preview exists (a `rebuild` applies the rules).
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "AFTERMATH_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
+        batch_size: usize,
+    },
     /// Print a canonical JSON dump of all projections.
     Export {
         #[command(flatten)]
@@ -271,6 +282,55 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await?;
             bar.finish();
             eprintln!("rebuilt projections from {folded} facts");
+            Ok(())
+        }
+        Command::Classify {
+            backends,
+            dry_run,
+            batch_size,
+        } => {
+            if !dry_run {
+                anyhow::bail!(
+                    "classify only previews: pass --dry-run; `aftermath rebuild` applies the rules"
+                );
+            }
+            let report =
+                aftermath::classify_dry_run(&backends.backends(), batch_size, |_, _| {}).await?;
+            let name = |class: Option<aftermath_core::ErrorClass>| {
+                class.map_or("unclassified", |c| c.code())
+            };
+            let mut stdout = std::io::stdout().lock();
+            for change in &report.changes {
+                writeln!(
+                    stdout,
+                    "{}  {} -> {}  {}",
+                    change.incident_id,
+                    name(change.old),
+                    name(change.new),
+                    change.title
+                )?;
+            }
+            writeln!(
+                stdout,
+                "{} of {} incidents would change class (rules v{})",
+                report.changes.len(),
+                report.incidents,
+                aftermath_core::rules_version()
+            )?;
+            writeln!(stdout, "class         now  after")?;
+            let classes = aftermath_core::ErrorClass::ALL
+                .into_iter()
+                .map(Some)
+                .chain([None]);
+            for class in classes {
+                writeln!(
+                    stdout,
+                    "{:<12} {:>4}  {:>5}",
+                    name(class),
+                    report.old_counts.get(&class).copied().unwrap_or(0),
+                    report.new_counts.get(&class).copied().unwrap_or(0)
+                )?;
+            }
             Ok(())
         }
         Command::Export { backends } => {
