@@ -102,11 +102,15 @@ async fn detail_timeline_and_postmortem_describe_the_incident(backend: Backend) 
         [
             "opened",
             "alert_firing",
+            // The fixture's alert is a failed schema migration.
+            "classified",
             "acknowledged",
             "alert_resolved",
             "auto_resolved"
         ]
     );
+    assert_eq!(detail["classification"]["code"], "E104");
+    assert_eq!(detail["error_class"], "E104");
     for entry in &timeline {
         for field in ["at", "kind", "actor", "text"] {
             assert!(entry[field].is_string(), "{entry}");

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::{Incident, IncidentStatus};
+use crate::{Incident, IncidentStatus, Runbook};
 
 /// Renders the draft. Pure: the same incident always gives the same text.
 pub fn render_postmortem_markdown(incident: &Incident) -> String {
@@ -86,7 +86,54 @@ pub fn render_postmortem_markdown(incident: &Incident) -> String {
         }
         _ => out.push_str("_Not resolved yet._\n"),
     }
+    classification_section(&mut out, incident);
     out
+}
+
+/// The error class with its evidence, and the runbook's prevention items as proposals.
+fn classification_section(out: &mut String, incident: &Incident) {
+    out.push_str("\n## Classification\n\n");
+    let Some(class) = incident.error_class() else {
+        out.push_str("Unclassified: no error class (E101-E105) fits the evidence.\n");
+        return;
+    };
+    let runbook = Runbook::of(class);
+    match (&incident.classification_override, &incident.classification) {
+        (Some(chosen), _) => {
+            let _ = writeln!(
+                out,
+                "{} {}, set by {}: {} (runbook: {})",
+                class.code(),
+                class.title(),
+                chosen.by,
+                chosen.reason,
+                runbook.path
+            );
+        }
+        (None, Some(found)) => {
+            let _ = writeln!(
+                out,
+                "{} {}, by the classifier (confidence {}%, rules v{}; runbook: {})\n",
+                class.code(),
+                class.title(),
+                found.confidence,
+                found.rules_version,
+                runbook.path
+            );
+            for evidence in found.evidence.iter().filter(|e| e.class == class) {
+                let _ = writeln!(
+                    out,
+                    "- rule `{}` matched {:?}",
+                    evidence.rule, evidence.matched
+                );
+            }
+        }
+        (None, None) => {}
+    }
+    out.push_str("\n### Proposed prevention (from the runbook)\n\n");
+    for item in &runbook.prevention {
+        let _ = writeln!(out, "- [ ] {item}");
+    }
 }
 
 /// `42 minutes`, `1 h 05 min`, `35 s`: the units a reader expects.

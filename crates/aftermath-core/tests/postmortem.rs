@@ -91,3 +91,29 @@ fn draft_of_an_acknowledged_annotated_and_resolved_incident() {
     notify(&mut projection, ALL_RESOLVED, "2026-11-24T07:13:00Z");
     insta::assert_snapshot!(render_postmortem_markdown(&projection.incidents[&id]));
 }
+
+#[test]
+fn draft_of_a_classified_incident_shows_the_evidence_and_proposes_the_runbooks_prevention() {
+    let body = serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "aftermath",
+        "groupKey": "{}:{alertname=\"MigrationJobFailed\"}", "truncatedAlerts": 0,
+        "groupLabels": {"alertname": "MigrationJobFailed"},
+        "commonLabels": {"alertname": "MigrationJobFailed", "service": "orders"},
+        "commonAnnotations": {"summary": "Flyway migration V3__add_index.sql failed on orders-db"},
+        "externalURL": "http://alertmanager.example:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "MigrationJobFailed", "service": "orders", "severity": "critical"},
+            "annotations": {
+                "summary": "Flyway migration V3__add_index.sql failed on orders-db",
+                "description": "ERROR: Migration V3__add_index.sql failed\nSQL State  : 42P07"
+            },
+            "startsAt": "2026-11-24T07:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example/graph", "fingerprint": "m1"
+        }]
+    });
+    let mut projection = Projection::default();
+    notify(&mut projection, &body.to_string(), "2026-11-24T07:00:05Z");
+    let incident = projection.incidents.values().next().unwrap();
+    insta::assert_snapshot!(render_postmortem_markdown(incident));
+}
