@@ -120,6 +120,11 @@ fn delivered(calls: &[Call], hook: &str, event: &str) -> usize {
         .count()
 }
 
+/// One `[[webhook]]` table: `name`, posting JSON to `{hooks}/{name}`.
+fn json_webhook(hooks: &str, name: &str) -> String {
+    format!("[[webhook]]\nname = \"{name}\"\nurl = \"{hooks}/{name}\"\nformat = \"json\"\n")
+}
+
 /// A notify config with fast retries; `webhooks` is TOML `[[webhook]]` tables.
 fn notify_config(webhooks: &str, extra: &str) -> NotifyConfig {
     NotifyConfig::parse(&format!(
@@ -416,14 +421,7 @@ async fn an_unacknowledged_incident_is_notified_once_as_overdue_and_an_acknowled
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_never_answers_slows_neither_ingest_nor_the_read_model() {
     let (receiver, hooks) = Receiver::start(&[("slow", &[Answer::Hang; 8])]).await;
-    let webhooks = format!(
-        r#"
-        [[webhook]]
-        name = "slow"
-        url = "{hooks}/slow"
-        format = "json"
-        "#
-    );
+    let webhooks = json_webhook(&hooks, "slow");
     let app = spawn_notifying(Backend::Embedded, |config| {
         // A long timeout: the first attempt hangs for the whole test.
         let mut notify = notify_config(&webhooks, "");
@@ -467,14 +465,7 @@ async fn a_receiver_that_keeps_failing_is_given_up_on_and_the_timeline_says_so()
         ],
     )])
     .await;
-    let webhooks = format!(
-        r#"
-        [[webhook]]
-        name = "ops"
-        url = "{hooks}/ops"
-        format = "json"
-        "#
-    );
+    let webhooks = json_webhook(&hooks, "ops");
     let app = spawn_notifying(Backend::Embedded, |config| {
         config.notify = Some(notify_config(&webhooks, ""));
     })
@@ -513,14 +504,7 @@ async fn a_notifier_stopped_while_retrying_delivers_after_the_restart_and_nothin
     // minute: the app is restarted in that minute.
     let (receiver, hooks) =
         Receiver::start(&[("ops", &[Answer::Status(200), Answer::Status(503)])]).await;
-    let webhooks = format!(
-        r#"
-        [[webhook]]
-        name = "ops"
-        url = "{hooks}/ops"
-        format = "json"
-        "#
-    );
+    let webhooks = json_webhook(&hooks, "ops");
     let app = spawn_notifying(Backend::Embedded, |config| {
         let mut notify = notify_config(&webhooks, "");
         notify.initial_backoff_ms = 60_000;

@@ -835,19 +835,7 @@ impl Projection {
         let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
             return FoldOutcome::Ignored;
         };
-        let refused = if incident.status == IncidentStatus::Closed {
-            Some(CLOSED.to_owned())
-        } else {
-            match &incident.classification_override {
-                Some(chosen) if chosen.class == body.class => Some(format!(
-                    "already set to {} by {}",
-                    class_name(body.class),
-                    chosen.by
-                )),
-                _ => None,
-            }
-        };
-        if let Some(reason) = refused {
+        if let Some(reason) = classification_refusal(incident, body.class) {
             return refuse(incident, fact, &body.actor, "classification", &reason);
         }
         incident.classification_override = Some(ClassificationOverride {
@@ -919,6 +907,22 @@ pub const CLASSIFIER: &str = "aftermath-classifier";
 
 /// The actor of the notifier's timeline entries.
 pub const NOTIFIER: &str = "aftermath-notifier";
+
+/// Why a responder's class cannot be set now (closed, or the same class already set by a
+/// responder), if it cannot. The fold refuses on it; the API answers 409 with it.
+pub fn classification_refusal(incident: &Incident, class: Option<ErrorClass>) -> Option<String> {
+    if incident.status == IncidentStatus::Closed {
+        return Some(CLOSED.to_owned());
+    }
+    match &incident.classification_override {
+        Some(chosen) if chosen.class == class => Some(format!(
+            "already set to {} by {}",
+            class_name(class),
+            chosen.by
+        )),
+        _ => None,
+    }
+}
 
 /// "E104 Database Migration Failure", or "unclassified".
 pub fn class_name(class: Option<ErrorClass>) -> String {

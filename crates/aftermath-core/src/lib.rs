@@ -37,7 +37,10 @@ pub use fact::{
     OutboundEventKind, Reopened, Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended,
     FACT_TYPES,
 };
-pub use fold::{class_name, Change, FoldOutcome, Projection, StreamState, CLASSIFIER, NOTIFIER};
+pub use fold::{
+    class_name, classification_refusal, Change, FoldOutcome, Projection, StreamState, CLASSIFIER,
+    NOTIFIER,
+};
 #[allow(unused_imports)]
 pub use generic::*;
 #[allow(unused_imports)]

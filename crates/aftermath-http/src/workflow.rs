@@ -4,9 +4,10 @@
 //! appended as one fact; the fold settles races in log order.
 
 use aftermath_core::{
-    class_name, ActionItemAdded, ActionItemDone, ActionItemKind, ClassificationOverridden,
-    CommanderAssigned, ErrorClass, FactBody, ImpactRecorded, Incident, IncidentStatus, LinkAdded,
-    Mitigated, Reopened, RootCauseStated, Severity, SeverityChanged, WhyAdded, WhyAmended,
+    classification_refusal, ActionItemAdded, ActionItemDone, ActionItemKind,
+    ClassificationOverridden, CommanderAssigned, ErrorClass, FactBody, ImpactRecorded, Incident,
+    IncidentStatus, LinkAdded, Mitigated, Reopened, RootCauseStated, Severity, SeverityChanged,
+    WhyAdded, WhyAmended,
 };
 use aftermath_store::{Scope, TokenInfo};
 use axum::body::Bytes;
@@ -324,14 +325,7 @@ pub(crate) async fn classification(
                 })?),
             };
             text_field("reason", &request.reason, MAX_TEXT_BYTES)?;
-            let refusal = closed(incident).or_else(|| match &incident.classification_override {
-                Some(chosen) if chosen.class == class => Some(format!(
-                    "already set to {} by {}",
-                    class_name(class),
-                    chosen.by
-                )),
-                _ => None,
-            });
+            let refusal = classification_refusal(incident, class);
             Ok(Action {
                 name: "classification",
                 body: FactBody::ClassificationOverridden(ClassificationOverridden {
