@@ -296,10 +296,6 @@ impl Notifier {
     /// checkpoint past them. Returns how many facts it passed.
     async fn consume(&mut self, partition: Partition) -> Result<usize, StepError> {
         let checkpoints = self.store.consumer_checkpoints(CONSUMER).await?;
-        if !self.start_ends.contains_key(&partition) {
-            let end = self.log.end_offset(partition).await?;
-            self.start_ends.insert(partition, end);
-        }
         let Some(&from) = checkpoints.get(&partition) else {
             self.start_at_end(partition).await?;
             return Ok(0);
@@ -312,7 +308,8 @@ impl Notifier {
             .get(&partition)
             .copied()
             .unwrap_or(0);
-        if projected <= from || projected < self.start_ends[&partition] {
+        let end_at_start = self.start_ends.get(&partition).copied().unwrap_or(0);
+        if projected <= from || projected < end_at_start {
             return Ok(0);
         }
         let wanted = usize::try_from(projected - from)
@@ -345,13 +342,14 @@ impl Notifier {
                 .iter()
                 .any(|entry| entry.fact_id == fact.fact_id)
         };
-        match &fact.body {
+        if let FactBody::NotificationAttempted(_) = fact.body {
             // Delivery records cause nothing (and must not loop).
-            FactBody::NotificationAttempted(_) => Ok(None),
-            body if body.incident_id().is_some() => {
-                let id = body.incident_id().unwrap_or_default();
-                Ok(self.store.incident(id).await?.filter(holds))
-            }
+            return Ok(None);
+        }
+        if let Some(id) = fact.body.incident_id() {
+            return Ok(self.store.incident(id).await?.filter(holds));
+        }
+        match &fact.body {
             // A firing alert can only open an incident, whose id it determines.
             FactBody::AlertNotified(alert) if alert.status == AlertStatus::Firing => Ok(self
                 .store
