@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::{ActionItemKind, ErrorClass, Severity, Timestamp};
+use crate::{ActionItemKind, ErrorClass, PostmortemSection, Severity, Timestamp};
 
 /// Every `(type, version)` pair this build can read, with the JSON Schema file in
 /// `schemas/` that describes it.
@@ -63,6 +63,16 @@ pub const FACT_TYPES: &[(&str, u32, &str)] = &[
         1,
         "incident.classification_overridden.v1.json",
     ),
+    (
+        "incident.postmortem_edited",
+        1,
+        "incident.postmortem_edited.v1.json",
+    ),
+    (
+        "incident.postmortem_published",
+        1,
+        "incident.postmortem_published.v1.json",
+    ),
 ];
 
 /// One immutable entry of the log.
@@ -101,6 +111,8 @@ pub enum FactBody {
     LinkAdded(LinkAdded),
     NotificationAttempted(NotificationAttempted),
     ClassificationOverridden(ClassificationOverridden),
+    PostmortemEdited(PostmortemEdited),
+    PostmortemPublished(PostmortemPublished),
 }
 
 impl FactBody {
@@ -126,6 +138,8 @@ impl FactBody {
             FactBody::LinkAdded(_) => "incident.link_added",
             FactBody::NotificationAttempted(_) => "incident.notification_attempted",
             FactBody::ClassificationOverridden(_) => "incident.classification_overridden",
+            FactBody::PostmortemEdited(_) => "incident.postmortem_edited",
+            FactBody::PostmortemPublished(_) => "incident.postmortem_published",
         }
     }
 
@@ -153,6 +167,8 @@ impl FactBody {
             FactBody::LinkAdded(f) => Some(f.incident_id),
             FactBody::NotificationAttempted(f) => Some(f.incident_id),
             FactBody::ClassificationOverridden(f) => Some(f.incident_id),
+            FactBody::PostmortemEdited(f) => Some(f.incident_id),
+            FactBody::PostmortemPublished(f) => Some(f.incident_id),
             FactBody::NotificationReceived(_)
             | FactBody::AlertNotified(_)
             | FactBody::AlertAcknowledged(_)
@@ -182,6 +198,8 @@ impl FactBody {
             FactBody::LinkAdded(f) => serde_json::to_value(f),
             FactBody::NotificationAttempted(f) => serde_json::to_value(f),
             FactBody::ClassificationOverridden(f) => serde_json::to_value(f),
+            FactBody::PostmortemEdited(f) => serde_json::to_value(f),
+            FactBody::PostmortemPublished(f) => serde_json::to_value(f),
         }
     }
 
@@ -256,6 +274,12 @@ impl FactBody {
             ("incident.classification_overridden", 1) => FactBody::ClassificationOverridden(
                 serde_json::from_value(payload).map_err(bad_payload)?,
             ),
+            ("incident.postmortem_edited", 1) => {
+                FactBody::PostmortemEdited(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
+            ("incident.postmortem_published", 1) => {
+                FactBody::PostmortemPublished(serde_json::from_value(payload).map_err(bad_payload)?)
+            }
             _ => {
                 return Err(FactDecodeError::UnknownType {
                     kind: kind.to_owned(),
@@ -588,6 +612,29 @@ pub struct ClassificationOverridden {
     /// The class, or null: "unclassified".
     pub class: Option<ErrorClass>,
     pub reason: String,
+}
+
+/// `incident.postmortem_edited` v1: a manager wrote a section of the post-mortem draft. The
+/// person's text wins over the generated one for that section from then on; `text: null`
+/// hands the section back to the generator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PostmortemEdited {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub section: PostmortemSection,
+    /// Markdown, or null to revert to the generated text.
+    pub text: Option<String>,
+}
+
+/// `incident.postmortem_published` v1: a manager published the draft as the next numbered
+/// revision, which closes the incident. The suspect changes are carried in the fact because
+/// they live on other partitions: the fold must not look there, and the revision must say
+/// what the manager saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PostmortemPublished {
+    pub incident_id: Uuid,
+    pub actor: String,
+    pub suspect_changes: Vec<crate::Change>,
 }
 
 /// What an outbound notification tells its receiver.

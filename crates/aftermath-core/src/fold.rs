@@ -10,16 +10,19 @@ use uuid::Uuid;
 use crate::fact::{
     Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified,
     ClassificationOverridden, CommanderAssigned, ImpactRecorded, LinkAdded, Mitigated, NoteAdded,
-    NotificationAttempted, NotificationReceived, Reopened, Resolved, RootCauseStated,
-    SeverityChanged, WhyAdded, WhyAmended,
+    NotificationAttempted, NotificationReceived, PostmortemEdited, PostmortemPublished, Reopened,
+    Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended,
 };
 use crate::incident::{
     ActionItem, ClassificationOverride, Delivered, Impact, Link, RootCause, SeverityChange, Why,
     WhyAmendment,
 };
+use crate::postmortem::draft_revision;
 use crate::{
-    decide, incident_id_for, match_new_evidence, AlertState, AlertStatus, ErrorClass, Evidence,
-    EvidenceText, Fact, FactBody, Incident, IncidentStatus, TimelineEntry, TimelineKind, Timestamp,
+    decide, incident_id_for, match_new_evidence, postmortem_edit_refusal, publish_refusal,
+    AlertState, AlertStatus, Authored, ErrorClass, Evidence, EvidenceText, Fact, FactBody,
+    Incident, IncidentStatus, PublishedRevision, SectionEdit, TimelineEntry, TimelineKind,
+    Timestamp,
 };
 
 /// The refusal of anything that would change what a closed incident's published
@@ -124,6 +127,8 @@ impl Projection {
             FactBody::ClassificationOverridden(body) => {
                 self.apply_classification_overridden(fact, body)
             }
+            FactBody::PostmortemEdited(body) => self.apply_postmortem_edited(fact, body),
+            FactBody::PostmortemPublished(body) => self.apply_postmortem_published(fact, body),
         };
         if outcome == FoldOutcome::Applied {
             self.classify_new_evidence(fact);
@@ -860,6 +865,94 @@ impl Projection {
         FoldOutcome::Applied
     }
 
+    /// A person's text for a post-mortem section. Accepted after closing too: it shapes
+    /// the next revision, never a published one.
+    fn apply_postmortem_edited(&mut self, fact: &Fact, body: &PostmortemEdited) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if let Some(reason) = postmortem_edit_refusal(incident, body.section, body.text.as_deref())
+        {
+            return refuse(incident, fact, &body.actor, "post-mortem edit", &reason);
+        }
+        let heading = body.section.heading();
+        let text = match &body.text {
+            Some(text) => {
+                incident.postmortem_edits.insert(
+                    body.section,
+                    SectionEdit {
+                        text: text.clone(),
+                        by: body.actor.clone(),
+                        at: fact.recorded_at,
+                    },
+                );
+                format!("Post-mortem section {heading} written by {}", body.actor)
+            }
+            None => {
+                incident.postmortem_edits.remove(&body.section);
+                format!(
+                    "Post-mortem section {heading} handed back to the generated text by {}",
+                    body.actor
+                )
+            }
+        };
+        push(
+            incident,
+            fact,
+            TimelineKind::PostmortemEdited,
+            &body.actor,
+            text,
+        );
+        FoldOutcome::Applied
+    }
+
+    /// Freezes the draft as the next revision and closes the incident. The draft is made
+    /// here, from the state at this point of the log and the suspect changes the fact
+    /// carries, so a rebuild freezes the same revision.
+    fn apply_postmortem_published(
+        &mut self,
+        fact: &Fact,
+        body: &PostmortemPublished,
+    ) -> FoldOutcome {
+        let Some(incident) = self.incidents.get_mut(&body.incident_id) else {
+            return FoldOutcome::Ignored;
+        };
+        if let Some(reason) = publish_refusal(incident) {
+            return refuse(incident, fact, &body.actor, "publication", &reason);
+        }
+        let number = u32::try_from(incident.postmortem_revisions.len() + 1).unwrap_or(u32::MAX);
+        let closing = incident.status != IncidentStatus::Closed;
+        incident.status = IncidentStatus::Closed;
+        let text = if closing {
+            format!(
+                "Post-mortem revision {number} published by {}; incident closed",
+                body.actor
+            )
+        } else {
+            format!("Post-mortem revision {number} published by {}", body.actor)
+        };
+        push(
+            incident,
+            fact,
+            TimelineKind::PostmortemPublished,
+            &body.actor,
+            text,
+        );
+        let published = Authored {
+            by: body.actor.clone(),
+            at: fact.recorded_at,
+        };
+        let draft = draft_revision(incident, &body.suspect_changes, number, published);
+        incident.postmortem_revisions.push(PublishedRevision {
+            number,
+            by: body.actor.clone(),
+            at: fact.recorded_at,
+            fact_id: fact.fact_id,
+            draft,
+        });
+        FoldOutcome::Applied
+    }
+
     /// A record of what the notifier did: accepted in every status (even closed), since
     /// it changes nothing a post-mortem says.
     fn apply_notification_attempted(
@@ -991,6 +1084,8 @@ fn open_incident(fact: &Fact, alert: &AlertNotified) -> Incident {
         delivered: BTreeSet::new(),
         classification: None,
         classification_override: None,
+        postmortem_edits: BTreeMap::new(),
+        postmortem_revisions: Vec::new(),
     };
     let text = format!(
         "Incident opened by {}: {} ({})",

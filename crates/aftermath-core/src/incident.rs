@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{AlertStatus, Classification, ErrorClass, Timestamp};
+use crate::{
+    AlertStatus, Classification, ErrorClass, PostmortemSection, PublishedRevision, SectionEdit,
+    Timestamp,
+};
 
 /// Severity, normalized from whatever the sender called it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -55,7 +58,7 @@ pub enum IncidentStatus {
     /// The impact is contained (rolled back, failed over), the cause not yet fixed.
     Mitigated,
     Resolved,
-    /// Resolved and its post-mortem published. No fact produces it yet.
+    /// Resolved and its post-mortem published (`incident.postmortem_published`).
     Closed,
 }
 
@@ -235,6 +238,10 @@ pub enum TimelineKind {
     Classified,
     /// A responder set the error class.
     ClassificationOverridden,
+    /// A manager wrote (or reverted) a section of the post-mortem.
+    PostmortemEdited,
+    /// A manager published a post-mortem revision.
+    PostmortemPublished,
     /// A request the fold refused because of what came before it in the log.
     Conflict,
 }
@@ -312,6 +319,12 @@ pub struct Incident {
     /// A responder's class, which wins over the classifier's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification_override: Option<ClassificationOverride>,
+    /// A person's text per post-mortem section, winning over the generated text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub postmortem_edits: BTreeMap<PostmortemSection, SectionEdit>,
+    /// Published post-mortem revisions, oldest first (revision `n` at index `n - 1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub postmortem_revisions: Vec<PublishedRevision>,
 }
 
 /// A responder's decision about the error class.

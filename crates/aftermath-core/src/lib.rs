@@ -34,8 +34,8 @@ pub use fact::{
     Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified, AlertStatus,
     ChangeRecorded, ClassificationOverridden, CommanderAssigned, Fact, FactBody, FactDecodeError,
     ImpactRecorded, LinkAdded, Mitigated, NoteAdded, NotificationAttempted, NotificationReceived,
-    OutboundEventKind, Reopened, Resolved, RootCauseStated, SeverityChanged, WhyAdded, WhyAmended,
-    FACT_TYPES,
+    OutboundEventKind, PostmortemEdited, PostmortemPublished, Reopened, Resolved, RootCauseStated,
+    SeverityChanged, WhyAdded, WhyAmended, FACT_TYPES,
 };
 pub use fold::{
     class_name, classification_refusal, Change, FoldOutcome, Projection, StreamState, CLASSIFIER,
@@ -59,7 +59,12 @@ pub use outbound::{
 };
 #[allow(unused_imports)]
 pub use pagerduty::*;
-pub use postmortem::render_postmortem_markdown;
+pub use postmortem::{
+    draft_postmortem, duration, escape as escape_html, postmortem_edit_refusal, publish_refusal,
+    render_html_document, render_html_fragment, render_markdown, render_postmortem_markdown,
+    Authored, Block, CheckItem, Moment, PostmortemDraft, PostmortemSection, PublishedRevision,
+    Section, SectionEdit, POSTMORTEM_CSS,
+};
 pub use runbook::Runbook;
 pub use sla::AckPolicy;
 pub use timestamp::Timestamp;

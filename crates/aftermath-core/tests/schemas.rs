@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use aftermath_core::{
     incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, ActionItemAdded,
-    ActionItemDone, ActionItemKind, AlertAcknowledged, ClassificationOverridden, CommanderAssigned,
-    ErrorClass, Fact, FactBody, ImpactRecorded, LinkAdded, Mitigated, NoteAdded,
-    NotificationAttempted, OutboundEventKind, Reopened, Resolved, RootCauseStated, Severity,
-    SeverityChanged, Timestamp, WhyAdded, WhyAmended, FACT_TYPES,
+    ActionItemDone, ActionItemKind, AlertAcknowledged, Change, ClassificationOverridden,
+    CommanderAssigned, ErrorClass, Fact, FactBody, ImpactRecorded, LinkAdded, Mitigated, NoteAdded,
+    NotificationAttempted, OutboundEventKind, PostmortemEdited, PostmortemPublished,
+    PostmortemSection, Reopened, Resolved, RootCauseStated, Severity, SeverityChanged, Timestamp,
+    WhyAdded, WhyAmended, FACT_TYPES,
 };
 use jsonschema::Validator;
 use serde_json::{json, Value};
@@ -306,6 +307,37 @@ fn responder_workflow_facts(
             actor: "dave".into(),
             class: None,
             reason: "a capacity problem, not a failed change".into(),
+        }),
+        FactBody::PostmortemEdited(PostmortemEdited {
+            incident_id,
+            actor: "erin".into(),
+            section: PostmortemSection::LessonsLearned,
+            text: Some("### What went well\n- The rollback took 2 minutes".into()),
+        }),
+        FactBody::PostmortemEdited(PostmortemEdited {
+            incident_id,
+            actor: "erin".into(),
+            section: PostmortemSection::Impact,
+            text: None,
+        }),
+        FactBody::PostmortemPublished(PostmortemPublished {
+            incident_id,
+            actor: "erin".into(),
+            suspect_changes: vec![Change {
+                id: Uuid::parse_str("5e0c2f4a-1b3d-5c6e-8f70-a1b2c3d4e5f6").unwrap(),
+                source: "pagerduty".into(),
+                summary: "Deploy checkout v1.4.3".into(),
+                service: Some("checkout".into()),
+                at: Timestamp::parse("2026-11-24T06:55:00Z").unwrap(),
+                details: Some(r#"{"build":"1234"}"#.into()),
+                links: None,
+                actor: "ci".into(),
+            }],
+        }),
+        FactBody::PostmortemPublished(PostmortemPublished {
+            incident_id,
+            actor: "erin".into(),
+            suspect_changes: Vec::new(),
         }),
     ];
     bodies
