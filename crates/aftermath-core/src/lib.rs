@@ -15,6 +15,7 @@ mod github;
 mod grafana;
 mod ids;
 mod incident;
+mod metrics;
 mod notification;
 mod outbound;
 mod pagerduty;
@@ -52,6 +53,10 @@ pub use incident::{
     ActionItem, ActionItemKind, AlertState, ClassificationOverride, Delivered, Impact, Incident,
     IncidentStatus, Link, RootCause, Severity, SeverityChange, TimelineEntry, TimelineKind, Why,
     WhyAmendment,
+};
+pub use metrics::{
+    summarize, GroupFigures, MetricsSummary, Targets, WeekFigures, ACK_TARGET_SECONDS,
+    FIX_TARGET_SECONDS, MAX_WEEKS, NO_SERVICE_KEY, UNCLASSIFIED_KEY,
 };
 pub use notification::{AlertReport, Notification};
 pub use outbound::{

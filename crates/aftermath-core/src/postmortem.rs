@@ -8,14 +8,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    ActionItemKind, Change, Incident, IncidentStatus, Runbook, TimelineKind, Timestamp, CLASSIFIER,
-    NOTIFIER,
+    ActionItemKind, Change, Incident, IncidentStatus, Runbook, TimelineKind, Timestamp,
+    ACK_TARGET_SECONDS, CLASSIFIER, FIX_TARGET_SECONDS, NOTIFIER,
 };
-
-/// The SOP's "Fix deployed within 1 hour".
-pub const FIX_TARGET_SECONDS: i64 = 60 * 60;
-/// The SOP's "acknowledge within 5 minutes".
-pub const ACK_TARGET_SECONDS: i64 = 5 * 60;
 
 /// The parts of a post-mortem, in the order they are shown. Every one but the success
 /// criteria (computed from facts only) may be written by a person.
