@@ -14,7 +14,7 @@ mod tokens;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use aftermath_core::{Incident, Projection};
+use aftermath_core::{ErrorClass, Incident, Projection, Timestamp};
 use aftermath_log::{Offset, Partition};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -51,7 +51,41 @@ pub enum StatusFilter {
     All,
 }
 
+/// Which error class a listing wants. It is matched against the class in force,
+/// [`Incident::error_class`]: a responder's override (which may say "unclassified") wins
+/// over the classifier's class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClassFilter {
+    Class(ErrorClass),
+    /// No class in force: the classifier found too little evidence (or none), or a
+    /// responder set "unclassified".
+    Unclassified,
+}
+
+impl ClassFilter {
+    /// The code the class in force must equal, `None` for unclassified. The stores compare
+    /// it null-safely (SQL `IS` / `IS NOT DISTINCT FROM`), so one bound value covers both.
+    pub(crate) fn code(self) -> Option<&'static str> {
+        match self {
+            ClassFilter::Class(class) => Some(class.code()),
+            ClassFilter::Unclassified => None,
+        }
+    }
+}
+
 /// A page request: newest first, resuming after `cursor`.
+///
+/// `service` and `class` are read from the folded state (`json_extract` in SQLite,
+/// `state::jsonb` in PostgreSQL), not from columns of their own. Why: the class in force
+/// is derived (an override beats the classifier), so a column would be a second copy of
+/// [`Incident::error_class`] kept in step on every commit; PostgreSQL projection tables
+/// have no versioned migrations, so a new column would break queries on an existing
+/// database until an operator ran a rebuild; and the cost is small at the volumes an
+/// incident store holds: a listing walks an index in its own order and stops after
+/// `limit + 1` matches (a rare service or class means parsing more rows on the way), and
+/// [`ProjectionStore::incidents_opened_between`] parses only the rows of its
+/// `opened_at_ns` range. Should listings by service of a large store get slow, an
+/// expression index over the same expression is the remedy, without changing any row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncidentQuery {
     pub status: StatusFilter,
@@ -60,6 +94,10 @@ pub struct IncidentQuery {
     /// Only unacknowledged (`triggered`) incidents opened before the cutoff of their
     /// severity: the acknowledgement SLA is breached.
     pub overdue_before: Option<BTreeMap<aftermath_core::Severity, aftermath_core::Timestamp>>,
+    /// Only incidents of this service (exact match on [`Incident::service`]).
+    pub service: Option<String>,
+    /// Only incidents whose class in force matches.
+    pub class: Option<ClassFilter>,
 }
 
 /// The SQL condition of [`IncidentQuery::overdue_before`]. The cutoffs are numbers and the
@@ -116,6 +154,13 @@ impl IncidentCursor {
 /// The sort key of an incident. Nanoseconds since the epoch fit an i64 until 2262.
 pub(crate) fn opened_at_ns(incident: &Incident) -> i64 {
     incident.opened_at.unix_nanos() as i64
+}
+
+/// A bound of a time range on the `opened_at_ns` scale. An instant outside the i64 range
+/// clamps to its end instead of wrapping around, which would turn the range upside down.
+pub(crate) fn bound_ns(at: Timestamp) -> i64 {
+    let nanos = at.unix_nanos();
+    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
 }
 
 #[derive(Clone, Debug)]
@@ -190,6 +235,16 @@ pub trait ProjectionStore: Send + Sync + 'static {
     ) -> Result<Vec<aftermath_core::Change>, StoreError>;
 
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError>;
+
+    /// Every incident opened in `from..to` (`from` inclusive, `to` exclusive), only those
+    /// of `service` when given, oldest first (ties by id). Cross-incident figures (MTTA
+    /// and MTTR per week) are computed from it at query time.
+    async fn incidents_opened_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        service: Option<&str>,
+    ) -> Result<Vec<Incident>, StoreError>;
 
     /// Every incident that has action items, newest first (for the cross-incident list).
     async fn incidents_with_action_items(&self) -> Result<Vec<Incident>, StoreError>;

@@ -42,8 +42,8 @@ use uuid::Uuid;
 use crate::rows::{decode, encode, NewToken, TokenColumns};
 use crate::tokens::hash_secret;
 use crate::{
-    opened_at_ns, Export, IncidentCursor, IncidentPage, IncidentQuery, ProjectionStore, Scope,
-    SharedStore, StatusFilter, StoreError, TokenInfo,
+    bound_ns, opened_at_ns, ClassFilter, Export, IncidentCursor, IncidentPage, IncidentQuery,
+    ProjectionStore, Scope, SharedStore, StatusFilter, StoreError, TokenInfo,
 };
 
 /// Ordered versioned migrations of `public`; each runs once.
@@ -79,6 +79,19 @@ const SCHEMA_LOCK: i64 = 0x6166_7465_726d_6174;
 
 const POOL_SIZE: u32 = 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// [`Incident::service`] of an `incidents` row, read from its folded state. The state is
+/// TEXT (see the module documentation), so it is cast to JSONB to be read.
+const SERVICE_OF_ROW: &str = "((state::jsonb) ->> 'service')";
+
+/// [`Incident::error_class`] of an `incidents` row as its code, NULL when unclassified. An
+/// override is present exactly when `classification_override` is an object (`None` is
+/// left out of the JSON), and then its `class` wins even when null; otherwise the
+/// classifier's `class`, which is absent with no classification and null without a class.
+const CLASS_IN_FORCE_OF_ROW: &str =
+    "CASE WHEN jsonb_typeof((state::jsonb) -> 'classification_override') = 'object'
+     THEN (state::jsonb) -> 'classification_override' ->> 'class'
+     ELSE (state::jsonb) -> 'classification' ->> 'class' END";
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -530,24 +543,41 @@ impl ProjectionStore for PgStore {
         let overdue = crate::overdue_clause(query);
         let limit = query.limit.max(1) as i64;
         let schema = self.schema;
+        // An absent service or class filter binds NULL or false, which admits every row
+        // before the state is parsed: the executor evaluates an OR from the left and
+        // stops at the first true operand. The class is compared with IS NOT DISTINCT
+        // FROM, so a NULL code selects the unclassified.
+        let filters = format!(
+            "{status_clause} AND {overdue}
+             AND ($1::text IS NULL OR {SERVICE_OF_ROW} = $1)
+             AND (NOT $2::boolean OR ({CLASS_IN_FORCE_OF_ROW}) IS NOT DISTINCT FROM $3::text)"
+        );
+        let service = query.service.as_deref();
+        let class_code = query.class.and_then(ClassFilter::code);
         let rows: Vec<String> = match &query.cursor {
             Some(cursor) => {
                 sqlx::query_scalar(&format!(
                     "SELECT state FROM {schema}.incidents
-                     WHERE {status_clause} AND {overdue} AND (opened_at_ns, id) < ($1, $2)
-                     ORDER BY opened_at_ns DESC, id DESC LIMIT $3"
+                     WHERE {filters} AND (opened_at_ns, id) < ($5, $6)
+                     ORDER BY opened_at_ns DESC, id DESC LIMIT $4"
                 ))
+                .bind(service)
+                .bind(query.class.is_some())
+                .bind(class_code)
+                .bind(limit + 1)
                 .bind(cursor.opened_at_ns)
                 .bind(cursor.id.to_string())
-                .bind(limit + 1)
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
                 sqlx::query_scalar(&format!(
-                    "SELECT state FROM {schema}.incidents WHERE {status_clause} AND {overdue}
-                     ORDER BY opened_at_ns DESC, id DESC LIMIT $1"
+                    "SELECT state FROM {schema}.incidents WHERE {filters}
+                     ORDER BY opened_at_ns DESC, id DESC LIMIT $4"
                 ))
+                .bind(service)
+                .bind(query.class.is_some())
+                .bind(class_code)
                 .bind(limit + 1)
                 .fetch_all(&self.pool)
                 .await?
@@ -567,6 +597,30 @@ impl ProjectionStore for PgStore {
             incidents,
             next_cursor,
         })
+    }
+
+    async fn incidents_opened_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        service: Option<&str>,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let states: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT state FROM {}.incidents
+             WHERE opened_at_ns >= $1 AND opened_at_ns < $2
+               AND ($3::text IS NULL OR {SERVICE_OF_ROW} = $3)
+             ORDER BY opened_at_ns, id",
+            self.schema
+        ))
+        .bind(bound_ns(from))
+        .bind(bound_ns(to))
+        .bind(service)
+        .fetch_all(&self.pool)
+        .await?;
+        states
+            .iter()
+            .map(|state| decode("incident", state))
+            .collect()
     }
 
     async fn changes_between(

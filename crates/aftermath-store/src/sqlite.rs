@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::rows::{decode, encode, NewToken, TokenColumns};
 use crate::tokens::hash_secret;
 use crate::{
-    opened_at_ns, Export, IncidentCursor, IncidentPage, IncidentQuery, ProjectionStore, Scope,
-    StatusFilter, StoreError, TokenInfo,
+    bound_ns, opened_at_ns, ClassFilter, Export, IncidentCursor, IncidentPage, IncidentQuery,
+    ProjectionStore, Scope, StatusFilter, StoreError, TokenInfo,
 };
 
 /// Ordered schema migrations; each runs once, in its own transaction.
@@ -42,6 +42,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0004_consumer_checkpoints.sql"),
     ),
 ];
+
+/// [`Incident::service`] of an `incidents` row, read from its folded state.
+const SERVICE_OF_ROW: &str = "json_extract(state, '$.service')";
+
+/// [`Incident::error_class`] of an `incidents` row as its code, NULL when unclassified. An
+/// override is present exactly when `classification_override` is an object (`None` is
+/// left out of the JSON), and then its `class` wins even when null; otherwise the
+/// classifier's `class`, which is absent with no classification and null without a class.
+const CLASS_IN_FORCE_OF_ROW: &str =
+    "CASE WHEN json_type(state, '$.classification_override') = 'object'
+     THEN json_extract(state, '$.classification_override.class')
+     ELSE json_extract(state, '$.classification.class') END";
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -298,6 +310,29 @@ impl ProjectionStore for SqliteStore {
             .collect()
     }
 
+    async fn incidents_opened_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        service: Option<&str>,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let states: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT state FROM incidents
+             WHERE opened_at_ns >= ?1 AND opened_at_ns < ?2
+               AND (?3 IS NULL OR {SERVICE_OF_ROW} = ?3)
+             ORDER BY opened_at_ns, id"
+        ))
+        .bind(bound_ns(from))
+        .bind(bound_ns(to))
+        .bind(service)
+        .fetch_all(&self.pool)
+        .await?;
+        states
+            .iter()
+            .map(|state| decode("incident", state))
+            .collect()
+    }
+
     #[tracing::instrument(level = "debug", skip(self))]
     async fn list_incidents(&self, query: &IncidentQuery) -> Result<IncidentPage, StoreError> {
         let status_clause = match query.status {
@@ -309,11 +344,16 @@ impl ProjectionStore for SqliteStore {
             Some(cursor) => (cursor.opened_at_ns, cursor.id.to_string()),
             None => (i64::MAX, String::new()),
         };
-        // With no cursor, `opened_at_ns < i64::MAX` admits every row.
+        // With no cursor, `opened_at_ns < i64::MAX` admits every row. An absent service
+        // or class filter binds NULL or false, which admits every row before the JSON of
+        // the state is looked at (SQLite evaluates OR from the left and stops early). The
+        // class is compared with `IS`, so a NULL code selects the unclassified.
         let overdue = crate::overdue_clause(query);
         let sql = format!(
             "SELECT state FROM incidents WHERE {status_clause} AND {overdue}
                AND (opened_at_ns < ?1 OR (opened_at_ns = ?1 AND id < ?2) OR ?3)
+               AND (?5 IS NULL OR {SERVICE_OF_ROW} = ?5)
+               AND (NOT ?6 OR ({CLASS_IN_FORCE_OF_ROW}) IS ?7)
              ORDER BY opened_at_ns DESC, id DESC LIMIT ?4"
         );
         let limit = query.limit.max(1) as i64;
@@ -322,6 +362,9 @@ impl ProjectionStore for SqliteStore {
             .bind(id)
             .bind(query.cursor.is_none())
             .bind(limit + 1)
+            .bind(query.service.as_deref())
+            .bind(query.class.is_some())
+            .bind(query.class.and_then(ClassFilter::code))
             .fetch_all(&self.pool)
             .await?;
         let mut incidents = rows

@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aftermath_core::{
-    incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, AlertStatus, Fact,
-    FactBody, Incident, IncidentStatus, NoteAdded, Projection, Resolved, Severity, TimelineKind,
-    Timestamp,
+    incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, AlertStatus,
+    ClassificationOverridden, ErrorClass, Fact, FactBody, Incident, IncidentStatus, NoteAdded,
+    Projection, Resolved, Severity, TimelineKind, Timestamp,
 };
 use aftermath_log::{Appended, EmbeddedLog, Offset, SharedLog};
 use aftermath_store::{
-    Export, IncidentCursor, IncidentQuery, PgStore, Projector, Scope, SharedStore, SqliteStore,
-    StatusFilter, StoreError,
+    ClassFilter, Export, IncidentCursor, IncidentQuery, PgStore, Projector, Scope, SharedStore,
+    SqliteStore, StatusFilter, StoreError,
 };
 use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
@@ -259,6 +259,8 @@ contract_suite! {
         commit_from_a_wrong_checkpoint_fails_and_writes_nothing,
         concurrent_commits_from_the_same_checkpoint_let_exactly_one_win,
         list_incidents_orders_filters_and_pages_without_gaps_or_duplicates,
+        list_incidents_filters_by_service_and_class_in_force_and_pages_through_them,
+        incidents_opened_between_keeps_from_drops_to_and_lists_oldest_first,
         incident_cursors_round_trip_and_garbage_decodes_to_none,
         tokens_authenticate_revoke_and_never_expose_their_secret,
         changes_are_kept_once_and_found_by_service_and_time,
@@ -279,6 +281,8 @@ contract_suite! {
         commit_from_a_wrong_checkpoint_fails_and_writes_nothing,
         concurrent_commits_from_the_same_checkpoint_let_exactly_one_win,
         list_incidents_orders_filters_and_pages_without_gaps_or_duplicates,
+        list_incidents_filters_by_service_and_class_in_force_and_pages_through_them,
+        incidents_opened_between_keeps_from_drops_to_and_lists_oldest_first,
         incident_cursors_round_trip_and_garbage_decodes_to_none,
         tokens_authenticate_revoke_and_never_expose_their_secret,
         changes_are_kept_once_and_found_by_service_and_time,
@@ -519,6 +523,175 @@ fn synthetic_webhook(group: usize, status: &str, starts_at: &str, ends_at: &str)
     .to_string()
 }
 
+/// What an alert's description gives the classifier to go on.
+#[derive(Clone, Copy, Debug)]
+enum AlertText {
+    /// rustc and cargo compile errors: E101 Build Failure.
+    Build,
+    /// A failed Flyway migration: E104 Database Migration Failure.
+    Migration,
+    /// One weak E101 sign, below the classifier's threshold: a classification without a
+    /// class.
+    Weak,
+    /// Nothing any rule matches: no classification at all.
+    Nothing,
+}
+
+impl AlertText {
+    fn description(self) -> &'static str {
+        match self {
+            AlertText::Build => {
+                "error[E0308]: mismatched types\n  --> src/ledger/posting.rs:88:27\n\
+                 error: could not compile `payments-ledger` (lib) due to 1 previous error"
+            }
+            AlertText::Migration => {
+                "Migrating schema \"public\" to version \"3 - add index\"\n\
+                 ERROR: Migration V3__add_index.sql failed\n\
+                 Message    : ERROR: relation \"idx_orders_customer_id\" already exists"
+            }
+            AlertText::Weak => "note: `-D clippy::needless-return` implied by `-D warnings`",
+            AlertText::Nothing => "Requests are slower than usual",
+        }
+    }
+}
+
+/// One incident to build for the filter cases: its own alert group, opened at `opened`,
+/// then optionally overridden by a responder and resolved.
+struct Planned {
+    service: Option<&'static str>,
+    text: AlertText,
+    opened: Timestamp,
+    /// A responder's class (`Some(None)`: "unclassified").
+    override_to: Option<Option<ErrorClass>>,
+    resolved: bool,
+}
+
+impl Planned {
+    fn new(service: Option<&'static str>, text: AlertText, opened: Timestamp) -> Self {
+        Self {
+            service,
+            text,
+            opened,
+            override_to: None,
+            resolved: false,
+        }
+    }
+
+    fn overridden(self, class: Option<ErrorClass>) -> Self {
+        Self {
+            override_to: Some(class),
+            ..self
+        }
+    }
+
+    fn resolved(self) -> Self {
+        Self {
+            resolved: true,
+            ..self
+        }
+    }
+}
+
+/// A firing single-alert Alertmanager webhook body of group `group`, for `service` (no
+/// `service` or `job` label when `None`), whose alert is described by `text`.
+fn planned_webhook(group: usize, plan: &Planned) -> String {
+    let alertname = format!("Filter{group:02}");
+    let mut labels = serde_json::json!({
+        "alertname": alertname,
+        "instance": format!("host-{group:02}:9100"),
+        "severity": "warning",
+    });
+    if let Some(service) = plan.service {
+        labels["service"] = service.into();
+    }
+    let annotations = serde_json::json!({
+        "summary": format!("Filter alert {group}"),
+        "description": plan.text.description(),
+    });
+    let starts_at = Timestamp::from_datetime(plan.opened.datetime() - time::Duration::seconds(30));
+    serde_json::json!({
+        "receiver": "aftermath",
+        "status": "firing",
+        "alerts": [{
+            "status": "firing",
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": starts_at.to_string(),
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up",
+            "fingerprint": format!("{:016x}", 0xf117_0000_u64 + group as u64),
+        }],
+        "groupLabels": { "alertname": alertname },
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": "http://127.0.0.1:19093",
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{alertname}\"}}"),
+        "truncatedAlerts": 0,
+    })
+    .to_string()
+}
+
+/// Folds the incidents of `plans` (one per entry, in that order on the log; overrides
+/// and resolutions after every opening) into `store`; returns them as the store holds
+/// them, in the order of `plans`.
+async fn planned_incidents(store: &SharedStore, plans: &[Planned]) -> Vec<Incident> {
+    let mut log = TestLog::new().await;
+    let mut opening_facts = Vec::new();
+    for (group, plan) in plans.iter().enumerate() {
+        let facts = log.notify(&planned_webhook(group, plan), plan.opened).await;
+        assert_eq!(
+            facts.len(),
+            2,
+            "group {group}: one alert and the notification"
+        );
+        opening_facts.push(facts[0].clone());
+    }
+    let afterwards = at("2026-12-31T00:00:00Z").unix_nanos();
+    let afterwards = |n: usize| {
+        Timestamp::from_datetime(
+            time::OffsetDateTime::from_unix_timestamp_nanos(afterwards + n as i128 * 1_000_000_000)
+                .unwrap(),
+        )
+    };
+    for (group, (plan, opening)) in plans.iter().zip(&opening_facts).enumerate() {
+        let incident_id = incident_id_for(opening.fact_id);
+        if let Some(class) = plan.override_to {
+            log.respond(
+                &opening.stream_key,
+                afterwards(2 * group),
+                FactBody::ClassificationOverridden(ClassificationOverridden {
+                    incident_id,
+                    actor: "carol".into(),
+                    class,
+                    reason: "the evidence says otherwise".into(),
+                }),
+            )
+            .await;
+        }
+        if plan.resolved {
+            log.respond(
+                &opening.stream_key,
+                afterwards(2 * group + 1),
+                FactBody::Resolved(Resolved {
+                    incident_id,
+                    actor: "alice".into(),
+                    resolution: None,
+                }),
+            )
+            .await;
+        }
+    }
+    let end = log.end().await;
+    assert_eq!(catch_up(&log, store, 5).await, end);
+    let export = store.export().await.expect("export");
+    assert_eq!(export.incidents.len(), plans.len());
+    opening_facts
+        .iter()
+        .map(|fact| export.incidents[&incident_id_for(fact.fact_id)].clone())
+        .collect()
+}
+
 /// Projects the whole log into `store` with a fresh projector; returns how many facts it
 /// folded.
 async fn catch_up(log: &TestLog, store: &SharedStore, batch_size: usize) -> u64 {
@@ -565,21 +738,31 @@ fn ids(incidents: &[Incident]) -> Vec<Uuid> {
 
 /// Reads every page of a listing, checking the paging invariants on the way.
 async fn all_pages(store: &SharedStore, status: StatusFilter, limit: u32) -> Vec<Incident> {
-    let mut cursor = None;
+    all_pages_of(
+        store,
+        IncidentQuery {
+            status,
+            limit,
+            cursor: None,
+            overdue_before: None,
+            service: None,
+            class: None,
+        },
+    )
+    .await
+}
+
+/// Reads every page of `first_page` and the pages after it, checking the paging
+/// invariants on the way.
+async fn all_pages_of(store: &SharedStore, first_page: IncidentQuery) -> Vec<Incident> {
+    let limit = first_page.limit;
+    let mut query = first_page;
     let mut seen = Vec::new();
     for _ in 0..1_000 {
-        let page = store
-            .list_incidents(&IncidentQuery {
-                status,
-                limit,
-                cursor: cursor.take(),
-                overdue_before: None,
-            })
-            .await
-            .expect("list incidents");
+        let page = store.list_incidents(&query).await.expect("list incidents");
         assert!(
             page.incidents.len() <= limit as usize,
-            "{status:?} limit {limit}: page of {}",
+            "{query:?}: page of {}",
             page.incidents.len()
         );
         seen.extend(page.incidents.iter().cloned());
@@ -589,7 +772,7 @@ async fn all_pages(store: &SharedStore, status: StatusFilter, limit: u32) -> Vec
         assert_eq!(
             page.incidents.len(),
             limit as usize,
-            "{status:?} limit {limit}: only the last page may be short"
+            "{query:?}: only the last page may be short"
         );
         assert_eq!(
             Some(&next),
@@ -599,9 +782,9 @@ async fn all_pages(store: &SharedStore, status: StatusFilter, limit: u32) -> Vec
         // Clients get the cursor as text.
         let decoded = IncidentCursor::decode(&next.encode());
         assert_eq!(decoded.as_ref(), Some(&next));
-        cursor = decoded;
+        query.cursor = decoded;
     }
-    panic!("{status:?} limit {limit}: paging never ended");
+    panic!("{query:?}: paging never ended");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -786,6 +969,8 @@ mod contract {
                 limit: 100,
                 cursor: None,
                 overdue_before: None,
+                service: None,
+                class: None,
             })
             .await
             .unwrap();
@@ -865,6 +1050,8 @@ mod contract {
                     limit: 100,
                     cursor: None,
                     overdue_before: None,
+                    service: None,
+                    class: None,
                 })
                 .await
                 .unwrap();
@@ -1136,6 +1323,8 @@ mod contract {
                     limit: 1_000,
                     cursor: None,
                     overdue_before: None,
+                    service: None,
+                    class: None,
                 })
                 .await
                 .unwrap();
@@ -1167,6 +1356,8 @@ mod contract {
                     id: Uuid::max(),
                 }),
                 overdue_before: None,
+                service: None,
+                class: None,
             })
             .await
             .unwrap();
@@ -1207,6 +1398,281 @@ mod contract {
             format!("123_{}", &simple[..31]),
         ] {
             assert_eq!(IncidentCursor::decode(&garbage), None, "{garbage:?}");
+        }
+    }
+
+    /// 5c. Listings filtered by service (exact) and by the class in force (a responder's
+    ///     override, "unclassified" included, beats the classifier), alone, together and
+    ///     with a status; every filtered listing pages without gaps or duplicates.
+    pub async fn list_incidents_filters_by_service_and_class_in_force_and_pages_through_them(
+        store: SharedStore,
+    ) {
+        use AlertText::{Build, Migration, Nothing, Weak};
+        use ErrorClass::{E101, E104, E105};
+        let base = at("2026-11-25T08:00:00.000125Z").unix_nanos();
+        // Opening times out of log order, and groups 10 and 12 open in the same
+        // nanosecond (the id decides between them, in a filtered listing too).
+        let opened = |group: usize| {
+            let minutes = if group == 12 { 8 } else { (group * 5) % 14 };
+            Timestamp::from_datetime(
+                time::OffsetDateTime::from_unix_timestamp_nanos(
+                    base + minutes as i128 * 60_000_000_000,
+                )
+                .unwrap(),
+            )
+        };
+        let plan = |group: usize, service: Option<&'static str>, text: AlertText| {
+            Planned::new(service, text, opened(group))
+        };
+        let payments = Some("payments");
+        let search = Some("search");
+        let plans = [
+            plan(0, payments, Build),
+            plan(1, payments, Migration).resolved(),
+            plan(2, search, Build).overridden(Some(E105)),
+            plan(3, search, Migration).overridden(None),
+            plan(4, payments, Nothing),
+            plan(5, search, Weak),
+            plan(6, payments, Nothing).overridden(Some(E101)),
+            plan(7, search, Build).resolved(),
+            plan(8, None, Build),
+            plan(9, payments, Build).resolved(),
+            plan(10, payments, Build),
+            plan(11, payments, Migration).overridden(Some(E101)),
+            plan(12, payments, Build),
+            plan(13, Some("payments-eu"), Build),
+        ];
+        let incidents = planned_incidents(&store, &plans).await;
+
+        // The groups are what the cases below say they are.
+        let classifier: Vec<Option<Option<ErrorClass>>> = incidents
+            .iter()
+            .map(|i| i.classification.as_ref().map(|c| c.class))
+            .collect();
+        let (e101, e104) = (Some(Some(E101)), Some(Some(E104)));
+        assert_eq!(
+            classifier,
+            [
+                e101,
+                e104,
+                e101,
+                e104,
+                None,
+                Some(None),
+                None,
+                e101,
+                e101,
+                e101,
+                e101,
+                e104,
+                e101,
+                e101
+            ],
+            "what the classifier made of each group"
+        );
+        let in_force: Vec<Option<ErrorClass>> =
+            incidents.iter().map(Incident::error_class).collect();
+        assert_eq!(
+            in_force,
+            [
+                Some(E101),
+                Some(E104),
+                Some(E105),
+                None,
+                None,
+                None,
+                Some(E101),
+                Some(E101),
+                Some(E101),
+                Some(E101),
+                Some(E101),
+                Some(E101),
+                Some(E101),
+                Some(E101)
+            ],
+            "the class in force of each group"
+        );
+        assert_eq!(incidents[10].opened_at, incidents[12].opened_at);
+        assert_eq!(incidents[8].service, None);
+        let resolved: Vec<usize> = (0..incidents.len())
+            .filter(|g| !incidents[*g].status.is_open())
+            .collect();
+        assert_eq!(resolved, [1, 7, 9]);
+
+        use ClassFilter::{Class, Unclassified};
+        use StatusFilter::{All, Open, Resolved};
+        let cases = [
+            (payments, None, All, vec![0, 1, 4, 6, 9, 10, 11, 12]),
+            (search, None, All, vec![2, 3, 5, 7]),
+            (Some("payments-eu"), None, All, vec![13]),
+            // Exact: neither a prefix nor a different case matches.
+            (Some("pay"), None, All, vec![]),
+            (Some("Payments"), None, All, vec![]),
+            (Some("billing"), None, All, vec![]),
+            (
+                None,
+                Some(Class(E101)),
+                All,
+                vec![0, 6, 7, 8, 9, 10, 11, 12, 13],
+            ),
+            (None, Some(Class(E104)), All, vec![1]),
+            (None, Some(Class(E105)), All, vec![2]),
+            (None, Some(Class(ErrorClass::E102)), All, vec![]),
+            (None, Some(Class(ErrorClass::E103)), All, vec![]),
+            (None, Some(Unclassified), All, vec![3, 4, 5]),
+            (search, Some(Unclassified), All, vec![3, 5]),
+            (payments, Some(Class(E101)), All, vec![0, 6, 9, 10, 11, 12]),
+            (payments, Some(Class(E101)), Open, vec![0, 6, 10, 11, 12]),
+            (payments, Some(Class(E101)), Resolved, vec![9]),
+            (None, Some(Class(E101)), Open, vec![0, 6, 8, 10, 11, 12, 13]),
+            (payments, None, Open, vec![0, 4, 6, 10, 11, 12]),
+            (search, Some(Class(E104)), All, vec![]),
+        ];
+        for (service, class, status, groups) in cases {
+            let mut expected: Vec<Incident> =
+                groups.iter().map(|g| incidents[*g].clone()).collect();
+            newest_first(&mut expected);
+            let query = IncidentQuery {
+                status,
+                limit: 1_000,
+                cursor: None,
+                overdue_before: None,
+                service: service.map(str::to_owned),
+                class,
+            };
+            let page = store.list_incidents(&query).await.unwrap();
+            assert_eq!(ids(&page.incidents), ids(&expected), "{query:?}");
+            assert_eq!(page.incidents, expected, "{query:?}: content");
+            assert_eq!(page.next_cursor, None, "{query:?}");
+
+            for limit in [1, 2, 3, 4, 5] {
+                let paged = all_pages_of(
+                    &store,
+                    IncidentQuery {
+                        limit,
+                        ..query.clone()
+                    },
+                )
+                .await;
+                assert_eq!(
+                    ids(&paged),
+                    ids(&expected),
+                    "{query:?} limit {limit}: every match once, in order"
+                );
+            }
+        }
+
+        // A page of a filtered listing that is full but holds the last match has no next
+        // page: the store looked one match ahead, not one row.
+        let query = IncidentQuery {
+            status: StatusFilter::Open,
+            limit: 5,
+            cursor: None,
+            overdue_before: None,
+            service: payments.map(str::to_owned),
+            class: Some(Class(E101)),
+        };
+        let page = store.list_incidents(&query).await.unwrap();
+        assert_eq!(page.incidents.len(), 5);
+        assert_eq!(page.next_cursor, None);
+        let page = store
+            .list_incidents(&IncidentQuery {
+                limit: 4,
+                ..query.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.incidents.len(), 4);
+        assert!(page.next_cursor.is_some());
+    }
+
+    /// 5d. `incidents_opened_between`: `from` inclusive, `to` exclusive, oldest first (the
+    ///     id between equal instants), every status, optionally one service.
+    pub async fn incidents_opened_between_keeps_from_drops_to_and_lists_oldest_first(
+        store: SharedStore,
+    ) {
+        let from = at("2026-11-30T00:00:00Z");
+        let to = at("2026-12-07T00:00:00Z");
+        let shifted = |at: Timestamp, nanos: i64| {
+            Timestamp::from_datetime(at.datetime() + time::Duration::nanoseconds(nanos))
+        };
+        const MINUTE: i64 = 60_000_000_000;
+        let payments = Some("payments");
+        let search = Some("search");
+        // On the log in group order, which is not the order of the opening times.
+        let plans = [
+            Planned::new(search, AlertText::Nothing, shifted(to, -1)),
+            Planned::new(payments, AlertText::Nothing, shifted(from, -1)),
+            Planned::new(payments, AlertText::Nothing, shifted(from, 20 * MINUTE)).resolved(),
+            Planned::new(payments, AlertText::Nothing, shifted(to, 60 * MINUTE)),
+            Planned::new(payments, AlertText::Nothing, from),
+            Planned::new(payments, AlertText::Nothing, to),
+            Planned::new(payments, AlertText::Nothing, shifted(from, 20 * MINUTE)),
+            Planned::new(search, AlertText::Build, shifted(from, 10 * MINUTE)),
+        ];
+        let incidents = planned_incidents(&store, &plans).await;
+        assert_eq!(incidents[2].status, IncidentStatus::Resolved);
+        assert_eq!(incidents[2].opened_at, incidents[6].opened_at);
+
+        let oldest_first = |groups: &[usize]| {
+            let mut expected: Vec<Incident> =
+                groups.iter().map(|g| incidents[*g].clone()).collect();
+            expected.sort_by_key(|incident| (incident.opened_at.unix_nanos(), incident.id));
+            expected
+        };
+        let (tied_first, tied_second) = if incidents[2].id < incidents[6].id {
+            (2, 6)
+        } else {
+            (6, 2)
+        };
+        let far_past = at("1500-01-01T00:00:00Z");
+        let far_future = at("9999-12-31T00:00:00Z");
+        for (start, end, service, groups) in [
+            (from, to, None, vec![4, 7, tied_first, tied_second, 0]),
+            (from, to, payments, vec![4, tied_first, tied_second]),
+            (from, to, search, vec![7, 0]),
+            (from, to, Some("pay"), vec![]),
+            (from, to, Some("billing"), vec![]),
+            // One nanosecond wider on each side takes in the two just outside.
+            (
+                shifted(from, -1),
+                shifted(to, 1),
+                None,
+                vec![1, 4, 7, tied_first, tied_second, 0, 5],
+            ),
+            (from, shifted(from, 1), None, vec![4]),
+            (from, from, None, vec![]),
+            (to, from, None, vec![]),
+            // Bounds beyond what nanoseconds in an i64 can say (1677 to 2262).
+            (
+                far_past,
+                far_future,
+                None,
+                vec![1, 4, 7, tied_first, tied_second, 0, 5, 3],
+            ),
+            (
+                far_past,
+                far_future,
+                payments,
+                vec![1, 4, tied_first, tied_second, 5, 3],
+            ),
+            (far_past, from, None, vec![1]),
+            (shifted(to, 1), far_future, None, vec![3]),
+        ] {
+            let found = store
+                .incidents_opened_between(start, end, service)
+                .await
+                .unwrap();
+            let expected = oldest_first(&groups);
+            assert_eq!(
+                ids(&found),
+                groups.iter().map(|g| incidents[*g].id).collect::<Vec<_>>(),
+                "{start} to {end}, service {service:?}"
+            );
+            assert_eq!(
+                found, expected,
+                "{start} to {end}, service {service:?}: content"
+            );
         }
     }
 
@@ -1406,6 +1872,8 @@ mod contract {
                 .map(|severity| (severity, at(cutoff)))
                 .collect(),
             ),
+            service: None,
+            class: None,
         };
         let all = store
             .list_incidents(&query("2026-12-31T00:00:00Z"))

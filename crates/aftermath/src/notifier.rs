@@ -389,6 +389,8 @@ impl Notifier {
             limit: OVERDUE_PAGE,
             cursor: None,
             overdue_before: Some(self.ack_policy.overdue_cutoffs(now)),
+            service: None,
+            class: None,
         };
         let horizon = time::Duration::minutes(
             i64::try_from(self.config.overdue_horizon_minutes).unwrap_or(i64::MAX / 60),
