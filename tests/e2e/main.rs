@@ -2,13 +2,17 @@
 //! Each test starts its own instance on a free port with its own data directory.
 
 mod alertmanager;
+mod browser;
 mod classification;
 mod cli;
 mod errors;
 mod infra;
 mod kafka;
 mod loadgen;
+mod metrics;
 mod notify;
+mod pages;
+mod postmortem;
 mod process;
 mod read_api;
 mod responder;
@@ -17,4 +21,5 @@ mod sender_github;
 mod sender_grafana;
 mod sender_pagerduty;
 mod support;
+mod webdriver;
 mod workflow;

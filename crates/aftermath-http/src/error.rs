@@ -33,6 +33,11 @@ impl ApiError {
         }
     }
 
+    /// What was wrong, in Aftermath's words.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn bad_request(error: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, error, detail)
     }

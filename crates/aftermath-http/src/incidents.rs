@@ -1,18 +1,18 @@
 //! The responder API (acknowledge, note, resolve) and the read API (list, show, timeline,
-//! post-mortem, status).
+//! status); post-mortems are in `postmortem.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aftermath_core::{
-    render_postmortem_markdown, responder_fact_id, Acknowledged, Change, Fact, FactBody, Incident,
-    IncidentStatus, NoteAdded, Resolved, Timestamp,
+    responder_fact_id, Acknowledged, Change, Fact, FactBody, Incident, IncidentStatus, NoteAdded,
+    Resolved, Timestamp,
 };
 use aftermath_log::Appended;
 use aftermath_store::{IncidentCursor, IncidentQuery, Scope, StatusFilter};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -36,7 +36,10 @@ const MAX_PAGE: u32 = 1000;
 
 /// Changes to the incident's service within the change window before it opened. Changes
 /// and incidents live on different partitions, so this join is made here, when reading.
-async fn suspect_changes(state: &AppState, incident: &Incident) -> Result<Vec<Change>, ApiError> {
+pub(crate) async fn suspect_changes(
+    state: &AppState,
+    incident: &Incident,
+) -> Result<Vec<Change>, ApiError> {
     let Some(service) = &incident.service else {
         return Ok(Vec::new());
     };
@@ -333,6 +336,13 @@ fn answer(
         replayed,
         projected: incident.is_some(),
         incident: incident.map(|incident| IncidentDetail::of(incident, &[], context)),
+        revision: incident.and_then(|incident| {
+            incident
+                .postmortem_revisions
+                .iter()
+                .find(|revision| revision.fact_id == fact_id)
+                .map(|revision| revision.number)
+        }),
     };
     (status, Json(body)).into_response()
 }
@@ -421,6 +431,8 @@ pub(crate) async fn list(
             limit,
             cursor,
             overdue_before,
+            service: None,
+            class: None,
         })
         .await
         .map_err(|error| ApiError::internal("listing incidents", error))?;
@@ -482,30 +494,6 @@ pub(crate) async fn timeline(
     let incident = load_incident(&state, &id).await?;
     let changes = suspect_changes(&state, &incident).await?;
     Ok(Json(TimelineView::of(&incident, &changes)).into_response())
-}
-
-/// `GET /v1/incidents/{id}/postmortem`: the Markdown draft.
-#[utoipa::path(get, path = "/v1/incidents/{id}/postmortem", tag = "read",
-    security(("bearer" = ["read"])),
-    params(("id" = String, Path, description = "Incident id")),
-    responses(
-        (status = 200, description = "The post-mortem draft", body = String, content_type = "text/markdown"),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Token lacks `read`", body = ErrorBody),
-        (status = 404, description = "Unknown incident", body = ErrorBody)
-    ))]
-pub(crate) async fn postmortem(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    caller.require(Scope::Read)?;
-    let incident = load_incident(&state, &id).await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-        render_postmortem_markdown(&incident),
-    )
-        .into_response())
 }
 
 /// `GET /v1/status`: how far the projections are behind the log.

@@ -9,7 +9,10 @@ mod error;
 mod health;
 mod incidents;
 mod ingest;
+mod metrics;
 mod openapi;
+mod pages;
+mod postmortem;
 mod rejections;
 mod request;
 mod views;
@@ -90,7 +93,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/timeline", get(incidents::timeline))
-        .route("/v1/incidents/{id}/postmortem", get(incidents::postmortem))
+        .route("/v1/incidents/{id}/postmortem", get(postmortem::show))
+        .route(
+            "/v1/incidents/{id}/postmortem/revisions",
+            get(postmortem::revisions),
+        )
+        .route(
+            "/v1/incidents/{id}/postmortem/revisions/{n}",
+            get(postmortem::revision),
+        )
+        .route(
+            "/v1/incidents/{id}/postmortem/sections/{name}",
+            put(postmortem::write_section).delete(postmortem::revert_section),
+        )
+        .route(
+            "/v1/incidents/{id}/postmortem/publish",
+            post(postmortem::publish),
+        )
         .route("/v1/incidents/{id}/ack", post(incidents::acknowledge))
         .route("/v1/incidents/{id}/notes", post(incidents::add_note))
         .route("/v1/incidents/{id}/resolve", post(incidents::resolve))
@@ -116,6 +135,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/incidents/{id}/links", post(workflow::add_link))
         .route("/v1/action-items", get(workflow::list_action_items))
+        .route("/v1/metrics/summary", get(metrics::metrics_summary))
+        // The web pages for people (HTML, session cookie): `pages/`.
+        .merge(pages::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi};
 
-use crate::{health, incidents, ingest, workflow};
+use crate::{health, incidents, ingest, metrics, postmortem, workflow};
 
 /// The `Idempotency-Key` header of responder requests.
 #[derive(IntoParams)]
@@ -65,8 +65,14 @@ impl Modify for BearerAuth {
         incidents::list,
         incidents::show,
         incidents::timeline,
-        incidents::postmortem,
+        postmortem::show,
+        postmortem::revisions,
+        postmortem::revision,
+        postmortem::write_section,
+        postmortem::revert_section,
+        postmortem::publish,
         incidents::status,
+        metrics::metrics_summary,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -74,6 +80,7 @@ impl Modify for BearerAuth {
         (name = "ingest", description = "Senders: monitors and delivery systems"),
         (name = "respond", description = "Responders working an incident"),
         (name = "read", description = "Incidents, timelines, post-mortems"),
+        (name = "manage", description = "Managers editing and publishing post-mortems"),
     )
 )]
 pub(crate) struct ApiDoc;

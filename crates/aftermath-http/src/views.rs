@@ -2,7 +2,7 @@
 
 use aftermath_core::{
     AckPolicy, ActionItem, AlertState, Change, Classification, ErrorClass, Impact, Incident, Link,
-    RootCause, Runbook, TimelineEntry, Timestamp, Why,
+    PublishedRevision, RootCause, Runbook, TimelineEntry, Timestamp, Why,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -108,6 +108,7 @@ pub(crate) struct IncidentDetail<'a> {
     #[schema(value_type = Vec<Object>)]
     links: &'a [Link],
     classification: ClassificationView<'a>,
+    postmortem: PostmortemStateView<'a>,
     #[serde(rename = "_links")]
     resources: Links,
 }
@@ -116,6 +117,7 @@ pub(crate) struct IncidentDetail<'a> {
 struct Links {
     timeline: String,
     postmortem: String,
+    postmortem_revisions: String,
 }
 
 impl<'a> IncidentDetail<'a> {
@@ -140,10 +142,75 @@ impl<'a> IncidentDetail<'a> {
             action_items: &incident.action_items,
             links: &incident.links,
             classification: ClassificationView::of(incident),
+            postmortem: PostmortemStateView::of(incident),
             resources: Links {
                 timeline: format!("{base}/timeline"),
                 postmortem: format!("{base}/postmortem"),
+                postmortem_revisions: format!("{base}/postmortem/revisions"),
             },
+        }
+    }
+}
+
+/// Where the incident's post-mortem stands: what was published, and which sections a
+/// person wrote (the others are generated from the facts).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PostmortemStateView<'a> {
+    /// Published revisions, oldest first; each is frozen and readable at
+    /// `/v1/incidents/{id}/postmortem/revisions/{number}`.
+    revisions: Vec<RevisionSummary<'a>>,
+    /// Sections whose generated text a person replaced, in the draft's order.
+    edited_sections: Vec<SectionEditView<'a>>,
+}
+
+/// A published revision of a post-mortem, without its content.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RevisionSummary<'a> {
+    /// 1 for the first publication, then 2, 3, …
+    number: u32,
+    /// Who published it.
+    by: &'a str,
+    /// When it was published.
+    at: String,
+}
+
+impl<'a> RevisionSummary<'a> {
+    pub(crate) fn of(revision: &'a PublishedRevision) -> Self {
+        Self {
+            number: revision.number,
+            by: &revision.by,
+            at: revision.at.to_string(),
+        }
+    }
+}
+
+/// A section a person wrote.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SectionEditView<'a> {
+    /// The section's key, e.g. `root_cause`.
+    section: &'static str,
+    by: &'a str,
+    at: String,
+}
+
+impl<'a> PostmortemStateView<'a> {
+    fn of(incident: &'a Incident) -> Self {
+        Self {
+            revisions: incident
+                .postmortem_revisions
+                .iter()
+                .map(RevisionSummary::of)
+                .collect(),
+            // `postmortem_edits` is keyed by section, so this is the draft's order.
+            edited_sections: incident
+                .postmortem_edits
+                .iter()
+                .map(|(section, edit)| SectionEditView {
+                    section: section.key(),
+                    by: &edit.by,
+                    at: edit.at.to_string(),
+                })
+                .collect(),
         }
     }
 }
@@ -152,35 +219,35 @@ impl<'a> IncidentDetail<'a> {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ClassificationView<'a> {
     /// `E101` … `E105`, or null: unclassified.
-    code: Option<&'static str>,
+    pub(crate) code: Option<&'static str>,
     /// e.g. `Database Migration Failure`.
-    title: Option<&'static str>,
+    pub(crate) title: Option<&'static str>,
     /// `responder` when overridden, `classifier` otherwise.
-    source: &'static str,
+    pub(crate) source: &'static str,
     /// The classifier's own answer, kept when a responder overrides it: `class`,
     /// `confidence` (percent), `scores`, `evidence` (`rule`, `class`, `weight`, `kind`,
     /// `name`, `matched`), `rules_version`. Null until a rule matched.
     #[schema(value_type = Option<Object>)]
-    classifier: Option<&'a Classification>,
+    pub(crate) classifier: Option<&'a Classification>,
     /// A responder's choice: `class`, `reason`, `by`, `at`.
     #[schema(value_type = Option<Object>)]
     #[serde(rename = "override")]
-    override_: Option<&'a aftermath_core::ClassificationOverride>,
-    runbook: Option<RunbookView>,
+    pub(crate) override_: Option<&'a aftermath_core::ClassificationOverride>,
+    pub(crate) runbook: Option<RunbookView>,
 }
 
 /// The runbook of the class in force.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct RunbookView {
     /// The runbook's path in the repository, e.g. `runbooks/E104-database-migration-failure.md`.
-    path: &'static str,
-    title: String,
-    procedure: Vec<String>,
-    prevention: Vec<String>,
+    pub(crate) path: &'static str,
+    pub(crate) title: String,
+    pub(crate) procedure: Vec<String>,
+    pub(crate) prevention: Vec<String>,
 }
 
 impl<'a> ClassificationView<'a> {
-    fn of(incident: &'a Incident) -> Self {
+    pub(crate) fn of(incident: &'a Incident) -> Self {
         let class = incident.error_class();
         Self {
             code: class.map(ErrorClass::code),
@@ -245,6 +312,9 @@ pub(crate) struct ResponderAnswer<'a> {
     /// The incident below is as folded after this request (else not included yet).
     pub(crate) projected: bool,
     pub(crate) incident: Option<IncidentDetail<'a>>,
+    /// The post-mortem revision this request published, once folded (publication only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) revision: Option<u32>,
 }
 
 impl<'a> TimelineView<'a> {

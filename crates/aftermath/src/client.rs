@@ -1,8 +1,10 @@
-//! `aftermath incident …`: the command-line client of a running server. Every command is
-//! one or two calls of the HTTP API (see `schemas/openapi.json`); the output is a short
-//! human rendering, or the server's JSON as is with `--json`.
+//! `aftermath incident …` and `aftermath postmortem …`: the command-line client of a
+//! running server. Every command is one or two calls of the HTTP API (see
+//! `schemas/openapi.json`); the output is a short human rendering, or the server's JSON as
+//! is with `--json`.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,15 +19,17 @@ use uuid::Uuid;
 /// The server every command of the group talks to, and how.
 #[derive(clap::Args, Debug)]
 pub struct ConnectionArgs {
-    /// Base URL of the Aftermath server.
+    /// Base URL of the Aftermath server (`--url` works too, as for `loadgen`).
     #[arg(
         long,
+        alias = "url",
         env = "AFTERMATH_URL",
         default_value = "http://127.0.0.1:7700",
         global = true
     )]
     pub server: String,
-    /// API token (scope `read` to look, `respond` to act); required.
+    /// API token (scope `read` to look, `respond` to act, `manage` to edit and publish
+    /// post-mortems); required.
     #[arg(long, env = "AFTERMATH_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// Print the server's JSON (pretty) instead of text.
@@ -163,20 +167,27 @@ pub enum IncidentCommand {
     },
 }
 
-/// Runs one `aftermath incident` command.
-pub async fn run(args: IncidentArgs) -> anyhow::Result<()> {
-    let ConnectionArgs {
-        server,
-        token,
-        json,
-    } = args.connection;
-    let Some(token) = token.filter(|token| !token.trim().is_empty()) else {
+/// The API client of `connection`, or why there is none. `scopes` is what to create a
+/// token with, for the hint.
+fn connect(connection: &ConnectionArgs, scopes: &str) -> anyhow::Result<Api> {
+    let Some(token) = connection
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+    else {
         bail!(
             "no API token: pass --token or set AFTERMATH_TOKEN (create one with \
-             `aftermath token create --name NAME --scopes respond,read`)"
+             `aftermath token create --name NAME --scopes {scopes}`)"
         );
     };
-    let api = Api::new(&server, token.trim())?;
+    Api::new(&connection.server, token)
+}
+
+/// Runs one `aftermath incident` command.
+pub async fn run(args: IncidentArgs) -> anyhow::Result<()> {
+    let api = connect(&args.connection, "respond,read")?;
+    let json = args.connection.json;
     let output = match args.command {
         IncidentCommand::List {
             status,
@@ -405,6 +416,288 @@ fn confirmation(action: &str, short: &str, incident: &Value) -> String {
             }
         }
     }
+}
+
+/// `aftermath postmortem [--server U] [--token T] [--json] <command>`
+#[derive(clap::Args, Debug)]
+pub struct PostmortemArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(subcommand)]
+    pub command: PostmortemCommand,
+}
+
+/// The forms `postmortem show` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostmortemFormat {
+    /// Markdown (the default).
+    Md,
+    /// The structured draft, as JSON.
+    Json,
+    /// A standalone, printable HTML page.
+    Html,
+}
+
+impl PostmortemFormat {
+    fn query_value(self) -> &'static str {
+        match self {
+            PostmortemFormat::Md => "md",
+            PostmortemFormat::Json => "json",
+            PostmortemFormat::Html => "html",
+        }
+    }
+
+    fn media_type(self) -> &'static str {
+        match self {
+            PostmortemFormat::Md => "text/markdown",
+            PostmortemFormat::Json => "application/json",
+            PostmortemFormat::Html => "text/html",
+        }
+    }
+}
+
+/// Where `postmortem edit` takes the section's text from: exactly one of these.
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct SectionText {
+    /// The section's new text (Markdown).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Read the section's new text (Markdown) from this file; `-` reads standard input.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Hand the section back to the text generated from the incident's facts.
+    #[arg(long)]
+    pub revert: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PostmortemCommand {
+    /// Print the post-mortem: the live draft, or a published revision with --revision.
+    Show {
+        /// Incident id (or a unique prefix of it).
+        id: String,
+        /// md (the default), json or html; --json is short for --format json.
+        #[arg(long, value_enum)]
+        format: Option<PostmortemFormat>,
+        /// A published revision (1, 2, …) instead of the live draft.
+        #[arg(long, value_name = "N")]
+        revision: Option<u32>,
+    },
+    /// List the published revisions: number, who published it, when.
+    Revisions {
+        /// Incident id (or a unique prefix of it).
+        id: String,
+    },
+    /// Write one section of the draft (scope `manage`), or hand it back with --revert.
+    ///
+    /// Sections: title, summary, impact, detection, trigger, timeline, root_cause,
+    /// classification, resolution, prevention, action_items, lessons_learned
+    /// (success_criteria is computed from the facts).
+    Edit {
+        /// Incident id (or a unique prefix of it).
+        id: String,
+        /// The section's key, such as `summary` or `root_cause`.
+        section: String,
+        #[command(flatten)]
+        source: SectionText,
+    },
+    /// Publish the draft as the next numbered revision and close the incident (scope
+    /// `manage`); the incident must be resolved.
+    Publish {
+        /// Incident id (or a unique prefix of it).
+        id: String,
+    },
+}
+
+/// Runs one `aftermath postmortem` command.
+pub async fn run_postmortem(args: PostmortemArgs) -> anyhow::Result<()> {
+    let json = args.connection.json;
+    let api = connect(&args.connection, "manage,read")?;
+    let (output, page) = match args.command {
+        PostmortemCommand::Show {
+            id,
+            format,
+            revision,
+        } => {
+            let format = match (format, json) {
+                (Some(format), true) if format != PostmortemFormat::Json => bail!(
+                    "--json asks for JSON but --format asks for {}; give one of them",
+                    format.query_value()
+                ),
+                (Some(format), _) => format,
+                (None, true) => PostmortemFormat::Json,
+                (None, false) => PostmortemFormat::Md,
+            };
+            let id = api.incident_id(&id).await?;
+            let path = match revision {
+                Some(number) => format!("/v1/incidents/{id}/postmortem/revisions/{number}"),
+                None => format!("/v1/incidents/{id}/postmortem"),
+            };
+            let query = [("format", format.query_value().to_owned())];
+            let text = api
+                .call_for_text(Method::GET, &path, &query, None, None, format.media_type())
+                .await?;
+            let mut text = match format {
+                PostmortemFormat::Json => {
+                    let draft: Value = serde_json::from_str(&text)
+                        .context("the server's post-mortem JSON does not parse")?;
+                    pretty(&draft)
+                }
+                PostmortemFormat::Md | PostmortemFormat::Html => text,
+            };
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            // Alert text comes from outside: no terminal escapes reach a screen. Into a
+            // file or a pipe the document goes byte for byte.
+            if std::io::stdout().is_terminal() {
+                text = clean(&text);
+            }
+            (text, format == PostmortemFormat::Md)
+        }
+        PostmortemCommand::Revisions { id } => {
+            let id = api.incident_id(&id).await?;
+            let revisions = api
+                .get(&format!("/v1/incidents/{id}/postmortem/revisions"), &[])
+                .await?;
+            let text = if json {
+                pretty(&revisions)
+            } else {
+                render_revisions(&id, &revisions)
+            };
+            (text, false)
+        }
+        PostmortemCommand::Edit {
+            id,
+            section,
+            source,
+        } => {
+            let section = section.trim().replace('-', "_");
+            // The name goes into the URL path: nothing there may change which endpoint it
+            // reaches. Whether it names a section is the server's answer.
+            if section.is_empty()
+                || !section
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                bail!(
+                    "{section:?} is not a section name: use a key such as summary or root_cause \
+                     (see `aftermath postmortem edit --help`)"
+                );
+            }
+            let id = api.incident_id(&id).await?;
+            let path = format!("/v1/incidents/{id}/postmortem/sections/{section}");
+            let (method, body) = if source.revert {
+                (Method::DELETE, None)
+            } else {
+                let text = match (source.text, source.file) {
+                    (Some(text), _) => text,
+                    (None, Some(file)) => read_section_file(&file)?,
+                    (None, None) => unreachable!("clap requires --text, --file or --revert"),
+                };
+                (Method::PUT, Some(json!({ "text": text })))
+            };
+            let key = Uuid::new_v4().to_string();
+            let answer = api
+                .call(method, &path, &[], body.as_ref(), Some(&key))
+                .await?;
+            let text = if json {
+                pretty(&answer)
+            } else {
+                let short = short_id(&id);
+                let mut line = match (source.revert, answer["projected"] == true) {
+                    (false, true) => format!("wrote the {section} section of {short}'s post-mortem"),
+                    (true, true) => format!(
+                        "handed the {section} section of {short}'s post-mortem back to the generated text"
+                    ),
+                    (_, false) => format!(
+                        "edit of the {section} section of {short}: on the log, not projected yet"
+                    ),
+                };
+                push_replayed(&mut line, &answer);
+                line
+            };
+            (text, false)
+        }
+        PostmortemCommand::Publish { id } => {
+            let id = api.incident_id(&id).await?;
+            let key = Uuid::new_v4().to_string();
+            let answer = api
+                .call(
+                    Method::POST,
+                    &format!("/v1/incidents/{id}/postmortem/publish"),
+                    &[],
+                    Some(&json!({})),
+                    Some(&key),
+                )
+                .await?;
+            let text = if json {
+                pretty(&answer)
+            } else {
+                let short = short_id(&id);
+                let mut line = match (answer["revision"].as_u64(), answer["incident"].as_object()) {
+                    (Some(revision), Some(incident)) => format!(
+                        "published revision {revision} of {short}'s post-mortem; incident {}",
+                        cell(incident.get("status").unwrap_or(&Value::Null))
+                    ),
+                    _ => format!(
+                        "publication of {short}'s post-mortem: on the log, not projected yet \
+                         (`aftermath postmortem revisions {short}` lists it once it is)"
+                    ),
+                };
+                push_replayed(&mut line, &answer);
+                line
+            };
+            (text, false)
+        }
+    };
+    emit(&output, page && !json)
+}
+
+/// Ends a confirmation line, saying so when the server recognised a repeated request.
+fn push_replayed(line: &mut String, answer: &Value) {
+    if answer["replayed"] == true {
+        line.push_str(" (a repeat of an earlier request: nothing new recorded)");
+    }
+    line.push('\n');
+}
+
+/// A section's text from `path`, or standard input for `-`.
+fn read_section_file(path: &std::path::Path) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the section's text from standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the section's text from {}", path.display()))
+}
+
+/// The `postmortem revisions` table.
+fn render_revisions(id: &str, revisions: &Value) -> String {
+    let revisions = revisions.as_array().cloned().unwrap_or_default();
+    if revisions.is_empty() {
+        return format!(
+            "{}'s post-mortem has no published revision yet\n",
+            short_id(id)
+        );
+    }
+    let mut rows = vec![vec![
+        "REVISION".to_owned(),
+        "PUBLISHED BY".to_owned(),
+        "PUBLISHED AT".to_owned(),
+    ]];
+    for revision in &revisions {
+        rows.push(vec![
+            cell(&revision["number"]),
+            cell(&revision["by"]),
+            when(&revision["at"]),
+        ]);
+    }
+    table(&rows)
 }
 
 async fn list(
@@ -924,6 +1217,35 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> anyhow::Result<Value> {
+        let text = self
+            .call_for_text(
+                method.clone(),
+                path,
+                query,
+                body,
+                idempotency_key,
+                "application/json",
+            )
+            .await?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{method} {}{path} answered with something that is not JSON",
+                self.base
+            )
+        })
+    }
+
+    /// One API call asking for `accept`; the body of a 2xx answer as text, else the
+    /// server's error as `<detail> (HTTP <status>)`.
+    async fn call_for_text(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        accept: &str,
+    ) -> anyhow::Result<String> {
         let url = format!("{}{path}", self.base);
         let mut attempt = 0;
         loop {
@@ -932,7 +1254,7 @@ impl Api {
                 .http
                 .request(method.clone(), &url)
                 .bearer_auth(&self.token)
-                .header(reqwest::header::ACCEPT, "application/json");
+                .header(reqwest::header::ACCEPT, accept);
             if !query.is_empty() {
                 request = request.query(query);
             }
@@ -974,9 +1296,7 @@ impl Api {
             if !status.is_success() {
                 return Err(http_error(status, &text));
             }
-            return serde_json::from_str(&text).with_context(|| {
-                format!("{method} {url} answered {status} with something that is not JSON")
-            });
+            return Ok(text);
         }
     }
 

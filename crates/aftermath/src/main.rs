@@ -175,6 +175,8 @@ enum Command {
     Demo,
     /// Work incidents on a running server over its HTTP API (list, show, ack, whys, …).
     Incident(aftermath::client::IncidentArgs),
+    /// Read, edit and publish post-mortems on a running server over its HTTP API.
+    Postmortem(aftermath::client::PostmortemArgs),
     /// Send Alertmanager notifications to a running instance and measure throughput.
     Loadgen {
         /// Base URL of the instance.
@@ -362,6 +364,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Incident(args) => aftermath::client::run(args).await,
+        Command::Postmortem(args) => aftermath::client::run_postmortem(args).await,
         Command::Demo => {
             let output = aftermath::run_demo(|line| eprintln!("==> {line}")).await?;
             println!("\n{output}");
