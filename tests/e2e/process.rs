@@ -264,6 +264,17 @@ fn demo_runs_a_whole_incident_and_prints_its_postmortem() {
         output.contains("# Post-Mortem: High HTTP 5xx error rate on checkout"),
         "{output}"
     );
+    // A manager's lessons and the publication: the printed post-mortem is revision 1.
+    assert!(output.contains("postmortem_published"), "{output}");
+    assert!(
+        output.contains("*Revision 1, published by erin"),
+        "{output}"
+    );
+    assert!(output.contains("status closed"), "{output}");
+    assert!(
+        output.contains("The deploy happened in business hours"),
+        "{output}"
+    );
 }
 
 /// Runs `aftermath` with the Kafka + PostgreSQL environment and returns its output.

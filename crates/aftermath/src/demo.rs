@@ -13,7 +13,7 @@ use crate::{now, Application, Config};
 
 const GROUP_KEY: &str = r#"{}:{alertname="HighErrorRate", service="checkout"}"#;
 
-/// Runs the demo and returns what it printed: the timeline and the post-mortem draft.
+/// Runs the demo and returns what it printed: the timeline and the published post-mortem.
 pub async fn run_demo(mut narrate: impl FnMut(&str)) -> anyhow::Result<String> {
     let data_dir = tempfile::Builder::new()
         .prefix("aftermath-demo-")
@@ -29,6 +29,9 @@ pub async fn run_demo(mut narrate: impl FnMut(&str)) -> anyhow::Result<String> {
         .await?;
     let (_, responder_token) = store
         .create_token("alice", &scopes(&[Scope::Respond, Scope::Read]), now())
+        .await?;
+    let (_, manager_token) = store
+        .create_token("erin", &scopes(&[Scope::Manage, Scope::Read]), now())
         .await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -133,6 +136,28 @@ pub async fn run_demo(mut narrate: impl FnMut(&str)) -> anyhow::Result<String> {
         .wait_for_incident(&responder_token, "resolved")
         .await?;
 
+    narrate(&format!(
+        "erin (manager) -> PUT /v1/incidents/{id}/postmortem/sections/lessons_learned, POST .../publish"
+    ));
+    let lessons = json!({"text": "### Where we got lucky\n- The deploy happened in business hours, so the rollback was quick."});
+    client
+        .put(
+            &manager_token,
+            &format!("/v1/incidents/{id}/postmortem/sections/lessons_learned"),
+            &lessons,
+        )
+        .await?;
+    let published = client
+        .post(
+            &manager_token,
+            &format!("/v1/incidents/{id}/postmortem/publish"),
+            &json!({}),
+        )
+        .await?;
+    narrate(&format!(
+        "Post-mortem revision {} published; incident {}",
+        published["revision"], published["incident"]["status"]
+    ));
     let timeline = client
         .get(&responder_token, &format!("/v1/incidents/{id}/timeline"))
         .await?;
@@ -147,7 +172,10 @@ pub async fn run_demo(mut narrate: impl FnMut(&str)) -> anyhow::Result<String> {
         ));
     }
     let postmortem = client
-        .get_text(&responder_token, &format!("/v1/incidents/{id}/postmortem"))
+        .get_text(
+            &responder_token,
+            &format!("/v1/incidents/{id}/postmortem/revisions/1"),
+        )
         .await?;
     out.push('\n');
     out.push_str(&postmortem);
@@ -213,6 +241,22 @@ impl Client {
         let body: Value = response.json().await?;
         if !status.is_success() {
             bail!("POST {path} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    async fn put(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("PUT {path} answered {status}: {body}");
         }
         Ok(body)
     }

@@ -368,7 +368,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo => {
             let output = aftermath::run_demo(|line| eprintln!("==> {line}")).await?;
             println!("\n{output}");
-            eprintln!("==> Done. Run `cargo run --release -- serve` to start a real instance.");
+            eprintln!(
+                "==> Done. For a real instance: `aftermath token create --name erin --scopes manage,read`,\n\
+                 ==> then `aftermath serve` and sign in with that token at http://127.0.0.1:7700/login"
+            );
             Ok(())
         }
     }
