@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aftermath_core::{
     normalize_alertmanager, Acknowledged, ActionItemAdded, ActionItemDone, ActionItemKind,
-    CommanderAssigned, Fact, FactBody, ImpactRecorded, LinkAdded, Mitigated, Projection, Reopened,
-    Resolved, RootCauseStated, Severity, SeverityChanged, Timestamp, WhyAdded, WhyAmended,
+    CommanderAssigned, Fact, FactBody, ImpactRecorded, LinkAdded, Mitigated, PostmortemEdited,
+    PostmortemPublished, PostmortemSection, Projection, PublishedRevision, Reopened, Resolved,
+    RootCauseStated, Severity, SeverityChanged, Timestamp, WhyAdded, WhyAmended,
 };
 use proptest::prelude::*;
 use support::{fold_in_batches, fold_in_one_batch, webhook, Rows};
@@ -36,6 +37,9 @@ enum Action {
     AddActionItem(u8),
     CompleteActionItem(u8),
     AddLink(u8),
+    /// Section index into `PostmortemSection::ALL`, and a text choice (0: revert).
+    EditPostmortem(u8, u8),
+    PublishPostmortem,
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +72,8 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (0u8..3).prop_map(Action::AddActionItem),
         2 => (0u8..4).prop_map(Action::CompleteActionItem),
         1 => (0u8..2).prop_map(Action::AddLink),
+        2 => (0u8..13, 0u8..3).prop_map(|(section, text)| Action::EditPostmortem(section, text)),
+        2 => Just(Action::PublishPostmortem),
     ]
 }
 
@@ -172,6 +178,17 @@ fn body(action: &Action, incident_id: Uuid, index: usize) -> FactBody {
             url: format!("https://example.com/{url}"),
             title: format!("link {index}"),
         }),
+        Action::EditPostmortem(section, text) => FactBody::PostmortemEdited(PostmortemEdited {
+            incident_id,
+            actor,
+            section: PostmortemSection::ALL[usize::from(*section) % PostmortemSection::ALL.len()],
+            text: (*text > 0).then(|| format!("text {text}")),
+        }),
+        Action::PublishPostmortem => FactBody::PostmortemPublished(PostmortemPublished {
+            incident_id,
+            actor,
+            suspect_changes: Vec::new(),
+        }),
     }
 }
 
@@ -265,5 +282,31 @@ proptest! {
             prop_assert_eq!(current, Some(incident.id));
         }
         prop_assert!(open_per_stream.values().all(|open| *open <= 1));
+    }
+
+    /// Whatever follows a publication (edits, action items, alerts, more publications), a
+    /// published revision stays as it was frozen, revisions are numbered 1, 2, 3… and an
+    /// incident with a revision is closed.
+    #[test]
+    fn published_revisions_never_change(steps in prop::collection::vec(step(), 0..80)) {
+        let facts = history(&steps);
+        let mut projection = Projection::default();
+        let mut frozen: BTreeMap<(Uuid, u32), PublishedRevision> = BTreeMap::new();
+        for fact in &facts {
+            projection.apply(fact);
+            for incident in projection.incidents.values() {
+                for (index, revision) in incident.postmortem_revisions.iter().enumerate() {
+                    prop_assert_eq!(revision.number as usize, index + 1);
+                    prop_assert_eq!(revision.draft.revision, Some(revision.number));
+                    let first_seen = frozen
+                        .entry((incident.id, revision.number))
+                        .or_insert_with(|| revision.clone());
+                    prop_assert_eq!(&*first_seen, revision);
+                }
+                if !incident.postmortem_revisions.is_empty() {
+                    prop_assert_eq!(incident.status, aftermath_core::IncidentStatus::Closed);
+                }
+            }
+        }
     }
 }
