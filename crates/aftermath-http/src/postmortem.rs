@@ -340,7 +340,7 @@ fn section_names() -> String {
 }
 
 /// The section a path names (`root-cause` and `root_cause` alike), or 404 listing them.
-fn section_named(name: &str) -> Result<PostmortemSection, ApiError> {
+pub(crate) fn section_named(name: &str) -> Result<PostmortemSection, ApiError> {
     PostmortemSection::parse(name).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -387,7 +387,7 @@ const REVERT_ACTIONS: [&str; 13] = [
     "postmortem-revert:success_criteria",
 ];
 
-fn edit_action_name(section: PostmortemSection, revert: bool) -> &'static str {
+pub(crate) fn edit_action_name(section: PostmortemSection, revert: bool) -> &'static str {
     let index = PostmortemSection::ALL
         .iter()
         .position(|candidate| *candidate == section)

@@ -11,8 +11,11 @@
 //! page or an error page, put in the frame by [`PageCaller::render`] or [`layout`]).
 
 mod assets;
+mod chart;
+mod dashboard;
 mod format;
 mod incidents;
+mod postmortem;
 mod session;
 
 use aftermath_store::TokenInfo;
@@ -38,8 +41,30 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/", get(session::root))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", axum::routing::post(session::logout))
+        .route("/dashboard", get(dashboard::show))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::show))
+        .route("/incidents/{id}/postmortem", get(postmortem::show))
+        .route(
+            "/incidents/{id}/postmortem/markdown",
+            get(postmortem::markdown),
+        )
+        .route(
+            "/incidents/{id}/postmortem/sections/{key}",
+            axum::routing::post(postmortem::edit_section),
+        )
+        .route(
+            "/incidents/{id}/postmortem/publish",
+            axum::routing::post(postmortem::publish),
+        )
+        .route(
+            "/incidents/{id}/postmortem/revisions/{n}",
+            get(postmortem::revision),
+        )
+        .route(
+            "/incidents/{id}/postmortem/revisions/{n}/markdown",
+            get(postmortem::revision_markdown),
+        )
         .route("/assets/app.css", get(assets::stylesheet))
         .route("/assets/app.js", get(assets::script))
         .layer(axum::middleware::from_fn(security_headers))
