@@ -192,31 +192,3 @@ fn classifier_meets_precision_and_recall_on_the_corpus() {
 
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
-
-/// Not a benchmark with a threshold (no test asserts a duration): prints how long
-/// classifying one corpus incident takes. Meaningful only in a release build:
-/// `cargo test --release -p aftermath-core --test classification_corpus -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn classification_throughput() {
-    let incidents: Vec<Vec<EvidenceText>> = CORPUS
-        .lines()
-        .map(|text| serde_json::from_str::<Line>(text).unwrap().texts())
-        .collect();
-    let texts: usize = incidents.iter().map(Vec::len).sum();
-    classify(&incidents[0]); // compiles the rule table
-    let rounds = 20;
-    let start = std::time::Instant::now();
-    for _ in 0..rounds {
-        for incident in &incidents {
-            std::hint::black_box(classify(incident));
-        }
-    }
-    let elapsed = start.elapsed();
-    println!(
-        "{} incidents ({texts} texts) x {rounds}: {:.1} µs per incident, {:.1} µs per text",
-        incidents.len(),
-        elapsed.as_secs_f64() * 1e6 / (rounds * incidents.len()) as f64,
-        elapsed.as_secs_f64() * 1e6 / (rounds * texts) as f64,
-    );
-}
