@@ -126,7 +126,7 @@ pub enum WebhookFormat {
 }
 
 /// One configured receiver and what it wants to hear about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookTarget {
     /// Names the target on the timeline and in logs (the URL may hold a secret).
@@ -142,6 +142,33 @@ pub struct WebhookTarget {
     /// Only these events; empty: all of them.
     #[serde(default)]
     pub events: BTreeSet<OutboundEventKind>,
+}
+
+/// By hand, so that a `Debug` print (of the notifier's config in a log line) shows only
+/// the URL's scheme and host: hooks such as Slack's carry their secret in the path.
+impl std::fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("name", &self.name)
+            .field("url", &url_origin(&self.url))
+            .field("format", &self.format)
+            .field("services", &self.services)
+            .field("min_severity", &self.min_severity)
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+/// `scheme://host[:port]/…` of `url`, without user info, path, query or fragment.
+fn url_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<not a URL>".to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}/…")
 }
 
 impl WebhookTarget {
