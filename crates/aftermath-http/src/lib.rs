@@ -15,6 +15,8 @@ mod pages;
 mod postmortem;
 mod rejections;
 mod request;
+mod request_id;
+mod telemetry;
 mod views;
 mod workflow;
 
@@ -31,6 +33,7 @@ use tokio::sync::watch;
 pub use error::ApiError;
 pub use openapi::openapi_json;
 pub use rejections::Rejections;
+pub use telemetry::{InternalEvent, MeteredLog, Telemetry, WebhookAttempted};
 
 /// Request bodies above this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -53,6 +56,8 @@ pub struct AppState {
     pub reopen_window: Duration,
     /// The acknowledgement SLA per severity.
     pub ack_policy: aftermath_core::AckPolicy,
+    /// This process's Prometheus metrics (`GET /metrics`).
+    pub telemetry: Telemetry,
 }
 
 impl AppState {
@@ -136,24 +141,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/links", post(workflow::add_link))
         .route("/v1/action-items", get(workflow::list_action_items))
         .route("/v1/metrics/summary", get(metrics::metrics_summary))
+        // Prometheus' scrape (not to be confused with the managers' summary above).
+        .route("/metrics", get(telemetry::metrics))
         // The web pages for people (HTML, session cookie): `pages/`.
         .merge(pages::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.rejections.clone(),
+            state.clone(),
             rejections::count_rejections,
         ))
+        // Outermost, so every answer (fallbacks, refusals) carries its request id.
+        .layer(axum::middleware::from_fn(request_id::trace_requests))
         .with_state(state)
 }
 
-/// Only the probes, for processes that serve no API (`aftermath project`).
+/// Only the probes and the metrics, for processes that serve no API (`aftermath project`).
 pub fn health_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(telemetry::metrics))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(request_id::trace_requests))
         .with_state(state)
 }
 

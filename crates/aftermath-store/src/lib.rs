@@ -20,8 +20,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use postgres::PgStore;
-pub use projector::{Projector, ProjectorPositions};
+pub use postgres::{redacted as redacted_database_url, PgStore};
+pub use projector::{
+    CommittedBatch, IncidentMilestone, Milestone, Projector, ProjectorObserver, ProjectorPositions,
+};
 pub use sqlite::SqliteStore;
 pub use tokens::{Scope, TokenInfo, UnknownScope};
 

@@ -267,8 +267,8 @@ async fn create_projection_tables(
 }
 
 /// `url` without its password (in the authority or as a `password` parameter), for
-/// messages and logs.
-fn redacted(url: &str) -> String {
+/// messages and logs. A string that is not a URL is not shown at all.
+pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<a connection string that is not a URL>".to_owned();
     };

@@ -3,11 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aftermath_core::Projection;
+use aftermath_core::{ErrorClass, Incident, Projection, Severity, Timestamp};
 use aftermath_log::{Offset, Partition, SharedLog};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::{SharedStore, StoreError};
 
@@ -27,6 +29,94 @@ struct StallWatch {
 /// Next offset to fold, per partition, as last committed by this projector.
 pub type ProjectorPositions = BTreeMap<Partition, Offset>;
 
+/// Told what the projector did, for metrics. The binary passes one in
+/// ([`Projector::with_observer`]), so this crate needs no metrics library. Called on the
+/// projector's task between batches: implementations must be quick and must not fail.
+pub trait ProjectorObserver: Send + Sync {
+    /// A batch was folded and committed with its checkpoint.
+    fn batch_committed(&self, batch: &CommittedBatch);
+    /// Reading, folding or committing a batch of `partition` failed; it will be retried
+    /// from the stored checkpoint.
+    fn batch_failed(&self, partition: Partition, error: &StoreError);
+}
+
+/// What one committed batch did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommittedBatch {
+    pub partition: Partition,
+    /// The checkpoint moved from `from` to `to`.
+    pub from: Offset,
+    pub to: Offset,
+    /// Facts folded (`to - from` on a log with dense offsets).
+    pub facts: usize,
+    /// How long the transaction writing the rows and the checkpoint took.
+    pub commit_duration: Duration,
+    /// Incidents this batch acknowledged or resolved.
+    pub milestones: Vec<IncidentMilestone>,
+}
+
+/// An incident reaching a milestone of the SOP's workflow in a committed batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentMilestone {
+    pub milestone: Milestone,
+    pub severity: Severity,
+    /// The class in force ([`Incident::error_class`]) when the batch was committed.
+    pub class: Option<ErrorClass>,
+    /// From opening to the milestone, both as recorded on the facts (`recorded_at`).
+    pub after_opening: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Milestone {
+    Acknowledged,
+    Resolved,
+}
+
+/// Each incident's (`acknowledged_at`, `resolved_at`) before a batch was folded.
+type MilestoneTimes = BTreeMap<Uuid, (Option<Timestamp>, Option<Timestamp>)>;
+
+fn milestone_times(projection: &Projection) -> MilestoneTimes {
+    projection
+        .incidents
+        .iter()
+        .map(|(id, incident)| (*id, (incident.acknowledged_at, incident.resolved_at)))
+        .collect()
+}
+
+/// The milestones a batch set: a time that is new since `before` (an incident the batch
+/// opened had none). A reopened and resolved-again incident counts again.
+fn milestones_reached(before: &MilestoneTimes, after: &Projection) -> Vec<IncidentMilestone> {
+    let mut reached = Vec::new();
+    for (id, incident) in &after.incidents {
+        let (acknowledged, resolved) = before.get(id).copied().unwrap_or_default();
+        let changes = [
+            (
+                Milestone::Acknowledged,
+                acknowledged,
+                incident.acknowledged_at,
+            ),
+            (Milestone::Resolved, resolved, incident.resolved_at),
+        ];
+        for (milestone, was, now) in changes {
+            if let Some(at) = now.filter(|at| Some(*at) != was) {
+                reached.push(milestone_of(incident, milestone, at));
+            }
+        }
+    }
+    reached
+}
+
+fn milestone_of(incident: &Incident, milestone: Milestone, at: Timestamp) -> IncidentMilestone {
+    let elapsed = at.datetime() - incident.opened_at.datetime();
+    IncidentMilestone {
+        milestone,
+        severity: incident.severity,
+        class: incident.error_class(),
+        // A milestone recorded before the opening (clock skew between API replicas) is 0.
+        after_opening: Duration::try_from(elapsed).unwrap_or(Duration::ZERO),
+    }
+}
+
 /// Folds the log into the projection store.
 pub struct Projector {
     log: SharedLog,
@@ -36,6 +126,7 @@ pub struct Projector {
     /// while the log holds more (`None`: never).
     takeover_after: Option<Duration>,
     positions: watch::Sender<ProjectorPositions>,
+    observer: Option<Arc<dyn ProjectorObserver>>,
 }
 
 impl Projector {
@@ -46,7 +137,14 @@ impl Projector {
             batch_size: batch_size.max(1),
             takeover_after: Some(DEFAULT_TAKEOVER_AFTER),
             positions: watch::Sender::new(ProjectorPositions::new()),
+            observer: None,
         }
+    }
+
+    /// Reports every committed and failed batch to `observer` (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn ProjectorObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// How long a partition owned elsewhere may stand still before this projector folds
@@ -64,6 +162,14 @@ impl Projector {
     /// Folds at most one batch of `partition`; returns how many facts it folded.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn project_batch(&self, partition: Partition) -> Result<usize, StoreError> {
+        let folded = self.fold_batch(partition).await;
+        if let (Err(error), Some(observer)) = (&folded, &self.observer) {
+            observer.batch_failed(partition, error);
+        }
+        folded
+    }
+
+    async fn fold_batch(&self, partition: Partition) -> Result<usize, StoreError> {
         let from = self
             .store
             .checkpoints()
@@ -86,12 +192,26 @@ impl Projector {
             .filter_map(|logged| Projection::referenced_incident(&logged.fact))
             .collect();
         let mut projection = self.store.load(&stream_keys, &incident_ids).await?;
+        // Only an observer wants milestones; rebuilds skip the copy.
+        let before = self.observer.as_ref().map(|_| milestone_times(&projection));
         for logged in &batch {
             projection.apply(&logged.fact);
         }
+        let commit_started = Instant::now();
         self.store.commit(&projection, partition, from, to).await?;
+        let commit_duration = commit_started.elapsed();
         self.publish(partition, to);
         self.log.checkpointed(partition, to).await;
+        if let (Some(observer), Some(before)) = (&self.observer, before) {
+            observer.batch_committed(&CommittedBatch {
+                partition,
+                from,
+                to,
+                facts: batch.len(),
+                commit_duration,
+                milestones: milestones_reached(&before, &projection),
+            });
+        }
         Ok(batch.len())
     }
 
@@ -245,5 +365,98 @@ impl Projector {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aftermath_core::{normalize_alertmanager, Acknowledged, Fact, FactBody, Resolved};
+
+    use super::*;
+
+    const FIRING: &str =
+        include_str!("../../../tests/fixtures/alertmanager/01-checkout-firing.json");
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn responder_fact(n: u128, incident: &Incident, recorded_at: &str, body: FactBody) -> Fact {
+        Fact {
+            fact_id: Uuid::from_u128(n),
+            stream_key: incident.stream_key.clone(),
+            occurred_at: at(recorded_at),
+            recorded_at: at(recorded_at),
+            body,
+        }
+    }
+
+    fn opened() -> Projection {
+        let mut projection = Projection::default();
+        for fact in normalize_alertmanager(FIRING.as_bytes(), at("2026-11-24T07:00:00Z")).unwrap() {
+            projection.apply(&fact);
+        }
+        projection
+    }
+
+    #[test]
+    fn a_batch_reports_each_acknowledgement_and_resolution_it_folds_once() {
+        let mut projection = opened();
+        let incident = projection.incidents.values().next().unwrap().clone();
+        let before = milestone_times(&projection);
+        assert_eq!(milestones_reached(&before, &projection), vec![]);
+
+        let ack = FactBody::Acknowledged(Acknowledged {
+            incident_id: incident.id,
+            actor: "alice".into(),
+            note: None,
+        });
+        projection.apply(&responder_fact(1, &incident, "2026-11-24T07:04:00Z", ack));
+        let resolve = FactBody::Resolved(Resolved {
+            incident_id: incident.id,
+            actor: "alice".into(),
+            resolution: None,
+        });
+        projection.apply(&responder_fact(
+            2,
+            &incident,
+            "2026-11-24T08:00:00Z",
+            resolve,
+        ));
+
+        let reached = milestones_reached(&before, &projection);
+        let expected = |milestone, seconds| IncidentMilestone {
+            milestone,
+            severity: incident.severity,
+            class: incident.error_class(),
+            after_opening: Duration::from_secs(seconds),
+        };
+        assert_eq!(
+            reached,
+            vec![
+                expected(Milestone::Acknowledged, 4 * 60),
+                expected(Milestone::Resolved, 60 * 60)
+            ]
+        );
+        // The next batch starts from these times: nothing is reported twice.
+        let next_before = milestone_times(&projection);
+        assert_eq!(milestones_reached(&next_before, &projection), vec![]);
+    }
+
+    #[test]
+    fn an_incident_opened_and_acknowledged_in_one_batch_counts() {
+        let before = milestone_times(&Projection::default());
+        let mut projection = opened();
+        let incident = projection.incidents.values().next().unwrap().clone();
+        let ack = FactBody::Acknowledged(Acknowledged {
+            incident_id: incident.id,
+            actor: "bob".into(),
+            note: None,
+        });
+        projection.apply(&responder_fact(1, &incident, "2026-11-24T07:00:30Z", ack));
+        let reached = milestones_reached(&before, &projection);
+        assert_eq!(reached.len(), 1, "{reached:?}");
+        assert_eq!(reached[0].milestone, Milestone::Acknowledged);
+        assert_eq!(reached[0].after_opening, Duration::from_secs(30));
     }
 }

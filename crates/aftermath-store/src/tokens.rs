@@ -84,7 +84,7 @@ impl FromStr for Scope {
 }
 
 /// A token as the API sees it: who, and what they may do. Never the secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
     pub id: Uuid,
     pub name: String,
@@ -94,6 +94,24 @@ pub struct TokenInfo {
     /// The shared secret a signing sender signs with; never serialized.
     #[serde(skip)]
     pub signing_secret: Option<String>,
+}
+
+/// By hand, so that a `Debug` print (a log field, a test failure) never shows the signing
+/// secret: only whether there is one.
+impl fmt::Debug for TokenInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenInfo")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("created_at", &self.created_at)
+            .field("revoked_at", &self.revoked_at)
+            .field(
+                "signing_secret",
+                &self.signing_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl TokenInfo {
@@ -135,5 +153,24 @@ mod tests {
         assert!(a.starts_with("aftm_") && a.len() == 45);
         assert_eq!(hash_secret(&a), hash_secret(&a));
         assert_ne!(hash_secret(&a), hash_secret(&b));
+    }
+
+    #[test]
+    fn debug_shows_that_there_is_a_signing_secret_but_not_the_secret() {
+        let token = TokenInfo {
+            id: Uuid::nil(),
+            name: "github".to_owned(),
+            scopes: Scope::parse_list("ingest").unwrap(),
+            created_at: "2026-11-24T08:00:00Z".to_owned(),
+            revoked_at: None,
+            signing_secret: Some("hmac-s3cret".to_owned()),
+        };
+        let printed = format!("{token:?}");
+        assert!(!printed.contains("hmac-s3cret"), "{printed}");
+        assert!(
+            printed.contains("signing_secret: Some(\"<redacted>\")"),
+            "{printed}"
+        );
+        assert!(printed.contains("name: \"github\""), "{printed}");
     }
 }

@@ -15,6 +15,7 @@ use aftermath_core::{
     ack_overdue_event, events_for_fact, incident_id_for, AckPolicy, AlertStatus, Delivered, Fact,
     FactBody, Incident, NotificationAttempted, OutboundEvent, WebhookTarget,
 };
+use aftermath_http::{InternalEvent, Telemetry, WebhookAttempted};
 use aftermath_log::{Partition, SharedLog};
 use aftermath_store::{IncidentQuery, SharedStore, StatusFilter, StoreError};
 use anyhow::Context;
@@ -168,6 +169,8 @@ pub struct Notifier {
     /// that far, so a delivery recorded just before a restart is seen, not repeated.
     start_ends: std::collections::BTreeMap<Partition, aftermath_log::Offset>,
     stop: watch::Receiver<bool>,
+    /// Where attempts are counted (`aftermath_notifier_attempts_total`).
+    telemetry: Telemetry,
 }
 
 impl Notifier {
@@ -202,7 +205,14 @@ impl Notifier {
             recently_delivered: BTreeSet::new(),
             start_ends: Default::default(),
             stop,
+            telemetry: Telemetry::new(),
         })
+    }
+
+    /// Counts attempts in `telemetry` (the process's registry) rather than in a private one.
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Gives every partition without a checkpoint one at the end of the log: what
@@ -498,20 +508,20 @@ impl Notifier {
                 incident,
             )
             .await;
+            WebhookAttempted {
+                target: &target.name,
+                event: event.kind.as_str(),
+                incident: incident.id,
+                attempt,
+                delivered,
+                status,
+                error: error.as_deref(),
+                gave_up: last && !delivered,
+            }
+            .emit(&self.telemetry);
             if delivered {
-                tracing::info!(target = %target.name, event = event.kind.as_str(), incident = %incident.id, attempt, "notification delivered");
                 return Ok(true);
             }
-            tracing::warn!(
-                target = %target.name,
-                event = event.kind.as_str(),
-                incident = %incident.id,
-                attempt,
-                status,
-                error,
-                gave_up = last,
-                "notification attempt failed"
-            );
             if last {
                 return Ok(false);
             }

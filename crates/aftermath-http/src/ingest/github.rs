@@ -39,9 +39,10 @@ use super::{accepted, append};
 use crate::auth::Caller;
 use crate::error::ErrorBody;
 use crate::request::{body_bytes, hmac_sha256_verifies};
-use crate::{now, ApiError, AppState};
+use crate::telemetry::IngestIgnored;
+use crate::{now, ApiError, AppState, InternalEvent};
 
-const SOURCE: &str = "github";
+pub(super) const SOURCE: &str = "github";
 const EVENT_HEADER: &str = "x-github-event";
 const DELIVERY_HEADER: &str = "x-github-delivery";
 const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -109,13 +110,26 @@ pub(crate) async fn github(
     }
 
     match normalize_github(event, &body, now())? {
-        GithubDelivery::Ping => Ok((
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "pong", "event": event})),
-        )
-            .into_response()),
+        GithubDelivery::Ping => {
+            IngestIgnored {
+                source: SOURCE,
+                event,
+                reason: "ping",
+            }
+            .emit(&state.telemetry);
+            Ok((
+                StatusCode::OK,
+                Json(serde_json::json!({"status": "pong", "event": event})),
+            )
+                .into_response())
+        }
         GithubDelivery::Ignored(reason) => {
-            tracing::info!(%reason, "GitHub delivery ignored");
+            IngestIgnored {
+                source: SOURCE,
+                event,
+                reason: &reason,
+            }
+            .emit(&state.telemetry);
             Ok((
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({"status": "ignored", "event": event, "reason": reason})),

@@ -13,13 +13,34 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use crate::{ApiError, AppState};
+use crate::telemetry::IngestAppended;
+use crate::{ApiError, AppState, InternalEvent};
 
 pub(crate) use alertmanager::*;
 pub(crate) use generic::*;
 pub(crate) use github::*;
 pub(crate) use grafana::*;
 pub(crate) use pagerduty::*;
+
+/// Each ingest route and its `source` label on `GET /metrics`: the same names the handlers
+/// pass to [`append`].
+pub(crate) const SOURCES_BY_ROUTE: &[(&str, &str)] = &[
+    ("/v1/ingest/alertmanager", "alertmanager"),
+    ("/v1/ingest/grafana", "grafana"),
+    ("/v1/ingest/generic", "generic"),
+    ("/v1/ingest/cloudevents", "cloudevents"),
+    ("/v1/ingest/github", github::SOURCE),
+    ("/v2/enqueue", "pagerduty"),
+    ("/v2/change/enqueue", "pagerduty-change"),
+];
+
+/// The `source` label of an ingest route pattern; `None` for other routes.
+pub(crate) fn source_of_route(route: &str) -> Option<&'static str> {
+    SOURCES_BY_ROUTE
+        .iter()
+        .find(|(pattern, _)| *pattern == route)
+        .map(|(_, source)| *source)
+}
 
 /// What appending a request's facts did.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -52,7 +73,13 @@ pub(crate) async fn append(
         .filter(|outcome| **outcome == Appended::Duplicate)
         .count();
     let facts_appended = outcomes.len() - duplicates;
-    tracing::info!(source, facts_appended, duplicates, %stream_key, "notification accepted");
+    IngestAppended {
+        source,
+        facts_appended,
+        duplicates,
+        stream_key: &stream_key,
+    }
+    .emit(&state.telemetry);
     Ok(IngestAccepted {
         status: if facts_appended == 0 {
             "duplicate"
