@@ -1,17 +1,28 @@
 //! The embedded log: one SQLite file in the data directory, a single partition, offsets
-//! assigned in append order under one writer lock.
+//! assigned in commit order by one writer thread that commits concurrent appends together
+//! (group commit: one transaction, one fsync per group).
+//!
+//! Repeats cost no write: ids known to be durable on the log are answered `Duplicate`
+//! from memory ([`recent_ids`]); a request made only of such ids never reaches SQLite.
 
+mod recent_ids;
+mod writer;
+
+use std::io;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aftermath_core::Fact;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{Appended, EventLog, LogError, LoggedFact, Offset, Partition};
+use writer::{AppendRequest, EncodedFact, GroupLimits, Shared, Writer};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS facts (
@@ -22,39 +33,128 @@ CREATE TABLE IF NOT EXISTS facts (
     body       TEXT NOT NULL
 );";
 
+/// Fact ids the embedded log remembers as durable by default (about 26 MB when full).
+pub const DEFAULT_RECENT_FACT_IDS: usize = 1_000_000;
+
+/// Tuning of the embedded log; [`Default`] suits one machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbeddedLogOptions {
+    /// Fact ids remembered as durable, so repeats are answered without a write (about
+    /// 26 bytes each when full; 0 turns the set off, every append then reaches SQLite).
+    pub recent_fact_ids: usize,
+    /// Serialized bytes one group transaction takes at most (a larger request goes alone).
+    pub max_group_bytes: usize,
+    /// Facts one group transaction takes at most.
+    pub max_group_facts: usize,
+    /// Serialized bytes waiting for the writer at most; appends beyond it wait for room
+    /// (backpressure), so a burst cannot grow memory without bound.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for EmbeddedLogOptions {
+    fn default() -> Self {
+        Self {
+            recent_fact_ids: DEFAULT_RECENT_FACT_IDS,
+            max_group_bytes: 8 << 20,
+            max_group_facts: 16_384,
+            max_queued_bytes: 64 << 20,
+        }
+    }
+}
+
 /// The SQLite-file event log of the embedded default.
 pub struct EmbeddedLog {
+    /// Readers only; all writes go through the writer thread.
     pool: SqlitePool,
-    /// The next offset to assign. Held across the insert so offsets stay gap-free and in
-    /// commit order.
-    next_offset: Mutex<Offset>,
-    appended: Notify,
+    shared: Arc<Shared>,
+    /// Room left in the queue, in serialized bytes.
+    queue_room: Arc<Semaphore>,
+    max_queued_bytes: usize,
+    /// `None` only while dropping: closing the queue stops the writer.
+    queue: Option<mpsc::UnboundedSender<AppendRequest>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl EmbeddedLog {
-    /// Opens (creating if needed) the log file at `path`.
-    #[tracing::instrument(level = "debug")]
+    /// Opens (creating if needed) the log file at `path`, with default options.
     pub async fn open(path: &Path) -> Result<Self, LogError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
+        Self::open_with(path, EmbeddedLogOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the log file at `path`. Returns once the writer is ready
+    /// and the recent-id set holds the newest ids on the log.
+    #[tracing::instrument(level = "debug", skip(options))]
+    pub async fn open_with(path: &Path, options: EmbeddedLogOptions) -> Result<Self, LogError> {
+        let connect = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a 2xx promises the fact survives a power cut, not just a process kill.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(connect)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        let end: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(log_offset) + 1, 0) FROM facts")
-            .fetch_one(&pool)
-            .await?;
+
+        let shared = Arc::new(Shared::new(options.recent_fact_ids));
+        let limits = GroupLimits {
+            max_bytes: options.max_group_bytes.max(1),
+            max_facts: options.max_group_facts.max(1),
+        };
+        let (queue, requests) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let writer_thread = {
+            let (path, shared) = (path.to_owned(), shared.clone());
+            std::thread::Builder::new()
+                .name("aftermath-log-writer".into())
+                .spawn(move || {
+                    let writer = match Writer::open(&path, shared, limits) {
+                        Ok(writer) => writer,
+                        Err(error) => {
+                            let _ = ready_tx.send(Err(error));
+                            return;
+                        }
+                    };
+                    if let Err(error) = writer.seed_recent_ids() {
+                        let _ = ready_tx.send(Err(error));
+                        return;
+                    }
+                    let _ = ready_tx.send(Ok(()));
+                    writer.run(requests);
+                })
+                .map_err(|error| storage_failure("starting the log writer thread", error))?
+        };
+        match ready_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(storage_failure("opening the log for writing", error)),
+            Err(_) => {
+                return Err(storage_failure(
+                    "opening the log for writing",
+                    "the writer thread stopped",
+                ))
+            }
+        }
+        let max_queued_bytes = options.max_queued_bytes.clamp(1, u32::MAX as usize);
         Ok(Self {
             pool,
-            next_offset: Mutex::new(end as Offset),
-            appended: Notify::new(),
+            shared,
+            queue_room: Arc::new(Semaphore::new(max_queued_bytes)),
+            max_queued_bytes,
+            queue: Some(queue),
+            writer_thread: Some(writer_thread),
         })
+    }
+
+    /// Transactions the writer committed since open: one per group, none for a request
+    /// whose facts were all known duplicates. For tests and metrics.
+    pub fn transactions_committed(&self) -> u64 {
+        self.shared.transactions_committed.load(Ordering::Relaxed)
+    }
+
+    /// How many fact ids the recent-id set holds now.
+    pub fn recent_fact_ids(&self) -> usize {
+        self.shared.recent().len()
     }
 
     fn check_partition(partition: Partition) -> Result<(), LogError> {
@@ -66,6 +166,24 @@ impl EmbeddedLog {
     }
 }
 
+impl Drop for EmbeddedLog {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has answered what it holds; joining
+        // it means a reopen right after a drop sees every committed fact and offset.
+        self.queue.take();
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The error every caller sees for a failure of the SQLite writer (the `storage` kind).
+fn storage_failure(context: &str, error: impl std::fmt::Display) -> LogError {
+    LogError::Storage(sqlx::Error::Io(io::Error::other(format!(
+        "{context}: {error}"
+    ))))
+}
+
 #[async_trait]
 impl EventLog for EmbeddedLog {
     fn partitions(&self) -> Partition {
@@ -74,37 +192,52 @@ impl EventLog for EmbeddedLog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(facts = facts.len()))]
     async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError> {
-        let mut next_offset = self.next_offset.lock().await;
-        let mut offset = *next_offset;
-        let mut outcomes = Vec::with_capacity(facts.len());
-        let mut tx = self.pool.begin().await?;
-        for fact in facts {
-            let inserted = sqlx::query(
-                "INSERT INTO facts (log_offset, fact_id, stream_key, fact_type, body)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (fact_id) DO NOTHING",
-            )
-            .bind(offset as i64)
-            .bind(fact.fact_id.to_string())
-            .bind(&fact.stream_key)
-            .bind(fact.body.type_name())
-            .bind(fact.to_json())
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 1 {
-                outcomes.push(Appended::New {
+        let mut outcomes = vec![Appended::Duplicate; facts.len()];
+        // Ids already known to be durable are duplicates now; only the rest is written.
+        let unknown: Vec<usize> = {
+            let recent = self.shared.recent();
+            (0..facts.len())
+                .filter(|&index| !recent.contains(&facts[index].fact_id))
+                .collect()
+        };
+        if unknown.is_empty() {
+            return Ok(outcomes);
+        }
+        let encoded: Vec<EncodedFact> = unknown
+            .iter()
+            .map(|&index| EncodedFact::new(&facts[index]))
+            .collect();
+        let bytes = encoded.iter().map(EncodedFact::bytes).sum::<usize>();
+        // A request larger than the whole budget waits for an empty queue, then goes alone.
+        let wanted = bytes.clamp(1, self.max_queued_bytes) as u32;
+        let queue_room = self
+            .queue_room
+            .clone()
+            .acquire_many_owned(wanted)
+            .await
+            .map_err(|_| storage_failure("appending", "the event log is closed"))?;
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            facts: encoded,
+            reply,
+            _queue_room: Some(queue_room),
+        };
+        self.queue
+            .as_ref()
+            .and_then(|queue| queue.send(request).ok())
+            .ok_or_else(|| storage_failure("appending", "the log writer stopped"))?;
+        let written = answer
+            .await
+            .map_err(|_| storage_failure("appending", "the log writer stopped"))?
+            .map_err(|failure| storage_failure("writing to the event log", failure))?;
+        for (&index, offset) in unknown.iter().zip(written) {
+            if let Some(offset) = offset {
+                outcomes[index] = Appended::New {
                     partition: 0,
                     offset,
-                });
-                offset += 1;
-            } else {
-                outcomes.push(Appended::Duplicate);
+                };
             }
         }
-        tx.commit().await?;
-        *next_offset = offset;
-        drop(next_offset);
-        // notify_one keeps a permit when the projector is not waiting yet, so no wake-up is lost.
-        self.appended.notify_one();
         Ok(outcomes)
     }
 
@@ -143,11 +276,11 @@ impl EventLog for EmbeddedLog {
 
     async fn end_offset(&self, partition: Partition) -> Result<Offset, LogError> {
         Self::check_partition(partition)?;
-        Ok(*self.next_offset.lock().await)
+        Ok(self.shared.end_offset.load(Ordering::Acquire))
     }
 
     async fn appended(&self) {
-        self.appended.notified().await;
+        self.shared.appended.notified().await;
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use aftermath_core::{Fact, FactDecodeError};
 use async_trait::async_trait;
 
-pub use embedded::EmbeddedLog;
+pub use embedded::{EmbeddedLog, EmbeddedLogOptions, DEFAULT_RECENT_FACT_IDS};
 pub use kafka::{KafkaConfig, KafkaLog};
 
 /// A partition number. The embedded log has one partition, `0`.
