@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aftermath_core::Timestamp;
-use aftermath_http::AppState;
-use aftermath_log::{EmbeddedLog, KafkaConfig, KafkaLog, SharedLog};
+use aftermath_http::{AppState, MeteredLog, Telemetry};
+use aftermath_log::{EmbeddedLog, EmbeddedLogOptions, KafkaConfig, KafkaLog, SharedLog};
 use aftermath_store::{PgStore, Projector, SharedStore, SqliteStore};
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -32,7 +32,7 @@ pub const DEFAULT_REOPEN_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// Which parts hold the log and the projections.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Backends {
     /// The embedded log and (without `database_url`) projections live here.
     pub data_dir: PathBuf,
@@ -41,6 +41,22 @@ pub struct Backends {
     /// `postgres://…` for PostgreSQL projections, `sqlite://PATH` for a SQLite file
     /// elsewhere; unset: `projections.sqlite` in the data directory.
     pub database_url: Option<String>,
+}
+
+/// By hand, so that a `Debug` print (of a `Config` in a log line) never shows the
+/// database password.
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let database_url = self
+            .database_url
+            .as_deref()
+            .map(aftermath_store::redacted_database_url);
+        f.debug_struct("Backends")
+            .field("data_dir", &self.data_dir)
+            .field("kafka", &self.kafka)
+            .field("database_url", &database_url)
+            .finish()
+    }
 }
 
 impl Backends {
@@ -77,6 +93,16 @@ impl Backends {
 
     /// Opens the event log. `with_group` joins the Kafka consumer group (projectors only).
     pub async fn open_log(&self, with_group: bool) -> anyhow::Result<SharedLog> {
+        self.open_log_with(with_group, EmbeddedLogOptions::default())
+            .await
+    }
+
+    /// Opens the event log; `embedded` tunes the embedded log (unused with Kafka).
+    pub async fn open_log_with(
+        &self,
+        with_group: bool,
+        embedded: EmbeddedLogOptions,
+    ) -> anyhow::Result<SharedLog> {
         match &self.kafka {
             Some(kafka) => {
                 let mut config = kafka.clone();
@@ -91,7 +117,7 @@ impl Backends {
             None => {
                 create_data_dir(&self.data_dir)?;
                 let path = self.data_dir.join("log.sqlite");
-                let log = EmbeddedLog::open(&path)
+                let log = EmbeddedLog::open_with(&path, embedded)
                     .await
                     .with_context(|| format!("cannot open the event log {}", path.display()))?;
                 Ok(Arc::new(log))
@@ -163,6 +189,11 @@ pub struct Config {
     pub ack_policy: aftermath_core::AckPolicy,
     /// Outbound webhooks: when set, this process runs the notifier (run one per log).
     pub notify: Option<notifier::NotifyConfig>,
+    /// Fact ids the embedded log remembers as durable, so repeated alerts are answered
+    /// without a write (about 26 bytes each; 0 turns it off).
+    pub recent_fact_ids: usize,
+    /// Serve `GET /metrics` without a token (otherwise it needs the `read` scope).
+    pub metrics_public: bool,
 }
 
 impl Config {
@@ -178,6 +209,8 @@ impl Config {
             reopen_window: DEFAULT_REOPEN_WINDOW,
             ack_policy: aftermath_core::AckPolicy::default(),
             notify: None,
+            recent_fact_ids: aftermath_log::DEFAULT_RECENT_FACT_IDS,
+            metrics_public: false,
         }
     }
 }
@@ -199,7 +232,14 @@ impl Application {
     /// Opens the parts and binds the listen address (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = config.backends.open_store().await?;
-        let log = config.backends.open_log(config.role.projects()).await?;
+        let embedded_log = EmbeddedLogOptions {
+            recent_fact_ids: config.recent_fact_ids,
+            ..EmbeddedLogOptions::default()
+        };
+        let log = config
+            .backends
+            .open_log_with(config.role.projects(), embedded_log)
+            .await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -235,8 +275,11 @@ impl Application {
         let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
             let _ = receiver.wait_for(|stopped| *stopped).await;
         };
+        // One registry per process; every writer appends through the metered log.
+        let telemetry = Telemetry::new().with_public_scrape(self.config.metrics_public);
+        let log = MeteredLog::wrap(self.parts.log.clone(), telemetry.clone());
         let mut state = AppState {
-            log: self.parts.log.clone(),
+            log: log.clone(),
             store: self.parts.store.clone(),
             projected: None,
             projection_wait: self.config.projection_wait,
@@ -244,13 +287,15 @@ impl Application {
             rejections: aftermath_http::Rejections::default(),
             reopen_window: self.config.reopen_window,
             ack_policy: self.config.ack_policy.clone(),
+            telemetry: telemetry.clone(),
         };
         let projector_task = if self.config.role.projects() {
             let projector = Projector::new(
-                self.parts.log.clone(),
+                log.clone(),
                 self.parts.store.clone(),
                 self.config.batch_size,
-            );
+            )
+            .with_observer(Arc::new(telemetry.clone()));
             state.projected = Some(projector.positions());
             Some(tokio::spawn(
                 projector.run_until_stopped(stopped(stop_rx.clone())),
@@ -261,13 +306,14 @@ impl Application {
         let notifier_task = match self.config.notify.clone() {
             Some(notify) => {
                 let mut notifier = notifier::Notifier::new(
-                    self.parts.log.clone(),
+                    log.clone(),
                     self.parts.store.clone(),
                     notify,
                     self.config.ack_policy.clone(),
                     format!("http://{}", self.listener.local_addr()?),
                     stop_rx.clone(),
-                )?;
+                )?
+                .with_telemetry(telemetry.clone());
                 notifier
                     .start()
                     .await

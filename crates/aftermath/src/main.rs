@@ -12,6 +12,9 @@ use aftermath_log::KafkaConfig;
 use aftermath_store::Scope;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use logging::LogFormat;
+
+mod logging;
 
 /// Aftermath: alerts in, incidents, timelines and post-mortems out.
 #[derive(Parser)]
@@ -19,6 +22,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Format of the log lines on stderr: `pretty` (one readable line per event) or `json`
+    /// (one object per line, for log collectors). Filter with AFTERMATH_LOG (or RUST_LOG).
+    #[arg(
+        long,
+        global = true,
+        env = "AFTERMATH_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Pretty
+    )]
+    log_format: LogFormat,
 }
 
 /// Where the log and the projections live.
@@ -107,6 +120,10 @@ struct RunArgs {
     /// notifier. Give it to one process per log.
     #[arg(long, env = "AFTERMATH_NOTIFY_CONFIG")]
     notify_config: Option<PathBuf>,
+    /// Serve GET /metrics without a token. Off by default: Prometheus scrapes with a
+    /// `read` token (`authorization` in its scrape config).
+    #[arg(long, env = "AFTERMATH_METRICS_PUBLIC")]
+    metrics_public: bool,
 }
 
 fn parse_ack_sla(text: &str) -> Result<aftermath_core::AckPolicy, String> {
@@ -122,6 +139,7 @@ impl RunArgs {
         config.change_window = Duration::from_secs(self.change_window_minutes * 60);
         config.reopen_window = Duration::from_secs(self.reopen_window_minutes * 60);
         config.ack_policy = self.ack_sla_minutes.clone();
+        config.metrics_public = self.metrics_public;
         config.notify = match &self.notify_config {
             Some(path) => Some(NotifyConfig::load(path)?),
             None => None,
@@ -177,27 +195,8 @@ enum Command {
     Incident(aftermath::client::IncidentArgs),
     /// Read, edit and publish post-mortems on a running server over its HTTP API.
     Postmortem(aftermath::client::PostmortemArgs),
-    /// Send Alertmanager notifications to a running instance and measure throughput.
-    Loadgen {
-        /// Base URL of the instance.
-        #[arg(long, default_value = "http://127.0.0.1:7700")]
-        url: String,
-        /// A token with the ingest and read scopes.
-        #[arg(long, env = "AFTERMATH_TOKEN")]
-        token: String,
-        /// Notifications to send.
-        #[arg(long, default_value_t = 10_000)]
-        notifications: u64,
-        /// Alerts in each notification (one fact each, plus one for the notification).
-        #[arg(long, default_value_t = 1)]
-        alerts: u64,
-        /// Requests in flight at once.
-        #[arg(long, default_value_t = 32)]
-        concurrency: u64,
-        /// Distinct groups (incidents) the notifications are spread over.
-        #[arg(long, default_value_t = 1000)]
-        groups: u64,
-    },
+    /// Send realistic alert traffic to a running Aftermath (or Alertmanager) and measure it.
+    Loadgen(aftermath::loadgen::LoadgenArgs),
 }
 
 #[derive(Subcommand)]
@@ -230,15 +229,6 @@ enum TokenCommand {
     },
 }
 
-fn init_tracing(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AFTERMATH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -246,7 +236,10 @@ async fn main() -> ExitCode {
         cli.command,
         Command::Serve(_) | Command::Api(_) | Command::Project(_)
     );
-    init_tracing(if quiet { "warn" } else { "info" });
+    if let Err(error) = logging::init(cli.log_format, if quiet { "warn" } else { "info" }) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -341,28 +334,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             writeln!(stdout, "{json}")?;
             Ok(())
         }
-        Command::Loadgen {
-            url,
-            token,
-            notifications,
-            alerts,
-            concurrency,
-            groups,
-        } => {
-            let plan = aftermath::loadgen::LoadPlan {
-                base_url: url.trim_end_matches('/').to_owned(),
-                token,
-                notifications,
-                alerts_per_notification: alerts,
-                concurrency,
-                groups,
-            };
-            let bar = indicatif::ProgressBar::new(notifications);
-            let report = aftermath::loadgen::run(plan, |sent| bar.set_position(sent)).await?;
-            bar.finish_and_clear();
-            println!("{}", report.summary());
-            Ok(())
-        }
+        Command::Loadgen(args) => aftermath::loadgen::run_cli(args).await,
         Command::Incident(args) => aftermath::client::run(args).await,
         Command::Postmortem(args) => aftermath::client::run_postmortem(args).await,
         Command::Demo => {
