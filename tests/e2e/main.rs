@@ -8,6 +8,7 @@ mod cli;
 mod dashboard;
 mod errors;
 mod infra;
+mod input_limits;
 mod kafka;
 mod loadgen;
 mod logging;

@@ -8,10 +8,6 @@ use serde::Deserialize;
 use crate::notification::{AlertReport, Notification};
 use crate::{AlertStatus, Fact, Severity, Timestamp};
 
-/// A notification carrying more alerts than this is refused: Alertmanager truncates long
-/// before (its `max_alerts`), so such a body is not from a sane sender.
-pub const MAX_ALERTS_PER_NOTIFICATION: usize = 10_000;
-
 const SOURCE: &str = "alertmanager";
 /// Alertmanager's "not ended" marker for `endsAt`.
 const ZERO_TIME_YEAR: i32 = 1;
@@ -126,12 +122,14 @@ pub fn normalize_alertmanager(
         service,
         alerts,
     };
+    notification.check_limits()?;
     Ok(notification.into_facts(text, recorded_at))
 }
 
 /// Parses JSON, naming the field at fault (`alerts[0].startsAt`), or `body` when the
 /// document as a whole is not the expected JSON.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IngestError> {
+    crate::limits::check_json_depth(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = match error.path().to_string() {
@@ -159,15 +157,7 @@ fn validate(webhook: &Webhook) -> Result<(), IngestError> {
     if webhook.alerts.is_empty() {
         return Err(IngestError::new("alerts", "must hold at least one alert"));
     }
-    if webhook.alerts.len() > MAX_ALERTS_PER_NOTIFICATION {
-        return Err(IngestError::new(
-            "alerts",
-            format!(
-                "holds {} alerts; at most {MAX_ALERTS_PER_NOTIFICATION} are accepted",
-                webhook.alerts.len()
-            ),
-        ));
-    }
+    crate::limits::check_alert_count("alerts", webhook.alerts.len())?;
     for (index, alert) in webhook.alerts.iter().enumerate() {
         if alert.fingerprint.trim().is_empty() {
             return Err(IngestError::new(

@@ -128,6 +128,7 @@ pub fn normalize_generic(
     let fields: GenericFields = parse_json(text.as_bytes())?;
     let (dedup_key, notification) =
         to_notification(fields, tenant, None, recorded_at, &Field::root())?;
+    notification.check_limits()?;
     Ok(finish(dedup_key, notification, text, recorded_at))
 }
 
@@ -259,6 +260,9 @@ fn cloudevent(
     })?;
     let (dedup_key, notification) =
         to_notification(fields, tenant, event.time, recorded_at, &data_field)?;
+    notification
+        .check_limits()
+        .map_err(|error| at.prefix(error))?;
     Ok(finish(dedup_key, notification, text, recorded_at))
 }
 

@@ -79,7 +79,8 @@ pub fn normalize_github(
              \"Workflow runs\" and \"Workflow jobs\" only"
         )));
     }
-    let text = std::str::from_utf8(raw_body).map_err(|error| refuse("body", error.to_string()))?;
+    let text = std::str::from_utf8(raw_body)
+        .map_err(|error| refuse("body", format!("not UTF-8: {error}")))?;
     let envelope: Envelope = parse_json(text.as_bytes())?;
     let action = envelope.action.ok_or_else(|| refuse("action", "missing"))?;
     if action != "completed" {
@@ -94,6 +95,7 @@ pub fn normalize_github(
     };
     Ok(match notification {
         Outcome::Notify(notification) => {
+            notification.check_limits()?;
             GithubDelivery::Facts(notification.into_facts(text, recorded_at))
         }
         Outcome::Ignore(reason) => GithubDelivery::Ignored(reason),

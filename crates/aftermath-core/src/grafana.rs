@@ -27,9 +27,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::notification::{AlertReport, Notification};
-use crate::{
-    parse_json, AlertStatus, Fact, IngestError, Severity, Timestamp, MAX_ALERTS_PER_NOTIFICATION,
-};
+use crate::{parse_json, AlertStatus, Fact, IngestError, Severity, Timestamp};
 
 const SOURCE: &str = "grafana";
 /// The payload version Grafana's unified alerting webhook sends.
@@ -151,6 +149,7 @@ pub fn normalize_grafana(
         service,
         alerts,
     };
+    notification.check_limits()?;
     Ok(notification.into_facts(text, recorded_at))
 }
 
@@ -242,15 +241,7 @@ fn validate(webhook: &Webhook) -> Result<Checked, IngestError> {
     if alerts.is_empty() {
         return Err(ingest_error("alerts", "must hold at least one alert"));
     }
-    if alerts.len() > MAX_ALERTS_PER_NOTIFICATION {
-        return Err(ingest_error(
-            "alerts",
-            format!(
-                "holds {} alerts; at most {MAX_ALERTS_PER_NOTIFICATION} are accepted",
-                alerts.len()
-            ),
-        ));
-    }
+    crate::limits::check_alert_count("alerts", alerts.len())?;
     let alerts = alerts
         .iter()
         .enumerate()

@@ -15,6 +15,7 @@ mod github;
 mod grafana;
 mod ids;
 mod incident;
+mod limits;
 mod metrics;
 mod notification;
 mod outbound;
@@ -24,9 +25,7 @@ mod runbook;
 mod sla;
 mod timestamp;
 
-pub use alertmanager::{
-    normalize_alertmanager, parse_json, IngestError, MAX_ALERTS_PER_NOTIFICATION,
-};
+pub use alertmanager::{normalize_alertmanager, parse_json, IngestError};
 pub use classify::{
     classify, decide, match_new_evidence, rules_version, Classification, ErrorClass, Evidence,
     EvidenceKind, EvidenceText, MAX_MATCHED_CHARS,
@@ -53,6 +52,9 @@ pub use incident::{
     ActionItem, ActionItemKind, AlertState, ClassificationOverride, Delivered, Impact, Incident,
     IncidentStatus, Link, RootCause, Severity, SeverityChange, TimelineEntry, TimelineKind, Why,
     WhyAmendment,
+};
+pub use limits::{
+    check_json_depth, MAX_ALERTS_PER_REQUEST, MAX_JSON_DEPTH, MAX_LABELS_PER_ALERT, MAX_TEXT_BYTES,
 };
 pub use metrics::{
     summarize, GroupFigures, MetricsSummary, Targets, WeekFigures, ACK_TARGET_SECONDS,

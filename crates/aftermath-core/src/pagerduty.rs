@@ -228,6 +228,9 @@ pub fn normalize_pagerduty(
         generator_url: notification.external_url.clone(),
         severity: Some(severity),
     });
+    notification
+        .check_limits()
+        .map_err(|error| vec![format!("'{}': {}", error.field, error.message)])?;
     Ok(PagerDutyEvent {
         dedup_key,
         facts: notification.into_facts(text, recorded_at),

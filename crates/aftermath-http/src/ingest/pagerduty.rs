@@ -47,10 +47,25 @@ async fn authenticated(
             return Ok(Err(refusal));
         }
     };
-    // The routing key authenticates the event: read it before anything else.
-    let routing_key = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|event| event.get("routing_key")?.as_str().map(str::to_owned));
+    // The routing key authenticates the event: read it before anything else, from a body
+    // that is UTF-8 JSON within the nesting limit (else say that, not "missing key").
+    let readable = std::str::from_utf8(&body)
+        .map_err(|error| format!("body is not UTF-8: {error}"))
+        .and_then(|_| {
+            aftermath_core::check_json_depth(&body)
+                .map_err(|error| format!("'{}': {}", error.field, error.message))
+        })
+        .and_then(|()| {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .map_err(|error| format!("'body': not a JSON event: {error}"))
+        });
+    let event = match readable {
+        Ok(event) => event,
+        Err(error) => return Ok(Err(invalid(StatusCode::BAD_REQUEST, vec![error]))),
+    };
+    let routing_key = event
+        .get("routing_key")
+        .and_then(|key| key.as_str().map(str::to_owned));
     let Some(routing_key) = routing_key.filter(|key| !key.is_empty()) else {
         let error = "'routing_key' is missing or blank".to_owned();
         return Ok(Err(invalid(StatusCode::BAD_REQUEST, vec![error])));
