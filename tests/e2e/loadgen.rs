@@ -2,13 +2,11 @@
 //! holds afterwards (Aftermath's log and incidents; a real Alertmanager's alerts), so its
 //! figures in BENCHMARKS.md mean what they claim.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use aftermath::loadgen::traffic::{Grouping, Population, TrafficShape};
 use aftermath::loadgen::{run, LoadPlan, LoadReport, Pace, Stop, Target};
 use serde_json::Value;
 
+use crate::real_alertmanager::Alertmanager;
 use crate::support::*;
 
 fn shape(per_request: u64, per_group: u64, repeats: f64, cycles: f64) -> TrafficShape {
@@ -139,75 +137,15 @@ async fn open_loop_firing_and_resolving_opens_the_incidents_the_model_expects() 
     app.stop().await;
 }
 
-/// A real Alertmanager on a free loopback port, with clustering off and a receiver that
-/// never hears anything during a test.
-struct Alertmanager {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Alertmanager {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = "route:\n  receiver: nowhere\n  group_by: [alertname, service]\n  \
-                      group_wait: 1h\n  group_interval: 1h\n  repeat_interval: 24h\n\
-                      receivers:\n  - name: nowhere\n";
-        std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // The Debian package names the binary `prometheus-alertmanager`.
-        let binary = ["prometheus-alertmanager", "alertmanager"]
-            .into_iter()
-            .find(|name| {
-                Command::new("sh")
-                    .args(["-c", &format!("command -v {name}")])
-                    .output()
-                    .is_ok_and(|output| output.status.success())
-            })
-            .expect("Alertmanager is installed (scripts/test installs it)");
-        let child = Command::new(binary)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("alertmanager.yml").display()
-            ))
-            .arg(format!("--storage.path={}", dir.path().display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("alertmanager starts");
-        let am = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..250 {
-            let ready = http.get(format!("{}/-/ready", am.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return am;
-            }
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-        panic!("alertmanager did not come up");
-    }
-}
+/// Clustering off, and a receiver that never hears anything during a test.
+const SILENT_ALERTMANAGER: &str =
+    "route:\n  receiver: nowhere\n  group_by: [alertname, service]\n  \
+                                   group_wait: 1h\n  group_interval: 1h\n  repeat_interval: 24h\n\
+                                   receivers:\n  - name: nowhere\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_target_leaves_alertmanager_holding_the_alerts_still_firing() {
-    let am = Alertmanager::start().await;
+    let am = Alertmanager::start(SILENT_ALERTMANAGER).await;
     let plan = LoadPlan {
         base_url: am.base.clone(),
         target: Target::Alertmanager,
