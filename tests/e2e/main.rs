@@ -2,6 +2,7 @@
 //! Each test starts its own instance on a free port with its own data directory.
 
 mod alertmanager;
+mod auth_matrix;
 mod browser;
 mod classification;
 mod cli;

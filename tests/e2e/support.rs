@@ -116,6 +116,25 @@ pub async fn spawn_app_with_signing_token(name: &str, signing_secret: &str) -> (
     (spawn_app_from(config, data_dir, None).await, token)
 }
 
+/// An app on the embedded default with one more token per `(name, scopes)`; returns
+/// those tokens in the same order.
+pub async fn spawn_app_with_tokens(tokens: &[(&str, &[Scope])]) -> (TestApp, Vec<String>) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = Config::new(data_dir.path(), "127.0.0.1:0".parse().unwrap());
+    let store = config.backends.open_store().await.unwrap();
+    let mut secrets = Vec::new();
+    for (name, scopes) in tokens {
+        let scopes: BTreeSet<Scope> = scopes.iter().copied().collect();
+        let (_, secret) = store
+            .create_token(name, &scopes, aftermath::now())
+            .await
+            .unwrap();
+        secrets.push(secret);
+    }
+    drop(store);
+    (spawn_app_from(config, data_dir, None).await, secrets)
+}
+
 /// An app on the embedded default.
 pub async fn spawn_app() -> TestApp {
     spawn_app_on(Backend::Embedded).await
