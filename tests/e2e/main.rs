@@ -10,6 +10,7 @@ mod dashboard;
 mod duplicates;
 mod errors;
 mod infra;
+mod injection;
 mod input_limits;
 mod kafka;
 mod loadgen;
