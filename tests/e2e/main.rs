@@ -18,6 +18,7 @@ mod logging;
 mod metrics;
 mod metrics_endpoint;
 mod notify;
+mod overload;
 mod pages;
 mod postmortem;
 mod postmortem_page;

@@ -4,6 +4,7 @@
 //! Architecture invariant: handlers change state only by appending facts to the log, and
 //! answer 2xx only after the append returned; they read projections, never the log.
 
+mod admission;
 mod auth;
 mod error;
 mod health;
@@ -30,6 +31,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::sync::watch;
 
+pub use admission::{Admission, DEFAULT_MAX_IN_FLIGHT};
 pub use error::ApiError;
 pub use openapi::openapi_json;
 pub use rejections::Rejections;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub ack_policy: aftermath_core::AckPolicy,
     /// This process's Prometheus metrics (`GET /metrics`).
     pub telemetry: Telemetry,
+    /// The cap on API requests in flight; beyond it requests are shed with 503.
+    pub admission: Admission,
 }
 
 impl AppState {
@@ -148,6 +152,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Inside the counting below, so shed requests are counted as 503s.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::shed_beyond_capacity,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rejections::count_rejections,

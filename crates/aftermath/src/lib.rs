@@ -30,6 +30,9 @@ pub const DEFAULT_REOPEN_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How many facts the projector folds per transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
+/// Facts a rebuild folds per transaction: an incident touched by many facts of a batch is
+/// written once per batch, so a replay wants large batches (latency does not matter).
+pub const REBUILD_BATCH_SIZE: usize = 10_000;
 
 /// Which parts hold the log and the projections.
 #[derive(Clone)]
@@ -194,6 +197,8 @@ pub struct Config {
     pub recent_fact_ids: usize,
     /// Serve `GET /metrics` without a token (otherwise it needs the `read` scope).
     pub metrics_public: bool,
+    /// API requests in flight at most; beyond it requests are shed with 503.
+    pub max_in_flight: usize,
 }
 
 impl Config {
@@ -211,6 +216,7 @@ impl Config {
             notify: None,
             recent_fact_ids: aftermath_log::DEFAULT_RECENT_FACT_IDS,
             metrics_public: false,
+            max_in_flight: aftermath_http::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -288,6 +294,7 @@ impl Application {
             reopen_window: self.config.reopen_window,
             ack_policy: self.config.ack_policy.clone(),
             telemetry: telemetry.clone(),
+            admission: aftermath_http::Admission::new(self.config.max_in_flight),
         };
         let projector_task = if self.config.role.projects() {
             let projector = Projector::new(

@@ -124,6 +124,10 @@ struct RunArgs {
     /// `read` token (`authorization` in its scrape config).
     #[arg(long, env = "AFTERMATH_METRICS_PUBLIC")]
     metrics_public: bool,
+    /// API requests in flight at most; beyond it a request is answered 503 with
+    /// Retry-After at once (Alertmanager retries 5xx), which bounds memory under overload.
+    #[arg(long, env = "AFTERMATH_MAX_IN_FLIGHT", default_value_t = aftermath_http::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_in_flight: usize,
 }
 
 fn parse_ack_sla(text: &str) -> Result<aftermath_core::AckPolicy, String> {
@@ -140,6 +144,7 @@ impl RunArgs {
         config.reopen_window = Duration::from_secs(self.reopen_window_minutes * 60);
         config.ack_policy = self.ack_sla_minutes.clone();
         config.metrics_public = self.metrics_public;
+        config.max_in_flight = self.max_in_flight;
         config.notify = match &self.notify_config {
             Some(path) => Some(NotifyConfig::load(path)?),
             None => None,

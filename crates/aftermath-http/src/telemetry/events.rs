@@ -83,6 +83,27 @@ impl InternalEvent for IngestIgnored<'_> {
     }
 }
 
+/// A request shed with 503 because the cap on requests in flight was reached.
+pub(crate) struct RequestShed<'a> {
+    pub(crate) route: &'a str,
+    pub(crate) limit: usize,
+}
+
+impl InternalEvent for RequestShed<'_> {
+    fn emit(self, telemetry: &Telemetry) {
+        tracing::warn!(
+            route = self.route,
+            limit = self.limit,
+            "request shed: too many requests in flight"
+        );
+        telemetry
+            .metrics()
+            .requests_shed
+            .with_label_values(&[self.route])
+            .inc();
+    }
+}
+
 /// A request answered with a 4xx. `ingest_source` is set when the route is an ingest
 /// endpoint.
 pub(crate) struct RequestRefused<'a> {

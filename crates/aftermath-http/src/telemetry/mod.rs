@@ -18,7 +18,7 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
-pub(crate) use events::{IngestAppended, IngestFailed, IngestIgnored, RequestRefused};
+pub(crate) use events::{IngestAppended, IngestFailed, IngestIgnored, RequestRefused, RequestShed};
 pub use events::{InternalEvent, WebhookAttempted};
 pub use metered_log::MeteredLog;
 pub(crate) use scrape::metrics;
@@ -100,6 +100,7 @@ pub(crate) struct Metrics {
     pub(crate) ingest_requests: IntCounterVec,
     pub(crate) ingest_rejections: IntCounterVec,
     pub(crate) http_rejections: IntCounterVec,
+    pub(crate) requests_shed: IntCounterVec,
     // The log.
     pub(crate) facts_appended: IntCounterVec,
     pub(crate) facts_duplicate: IntCounterVec,
@@ -158,6 +159,13 @@ impl Metrics {
                 "aftermath_http_rejections_total",
                 "Requests refused with a 4xx on any endpoint, by route pattern and status.",
                 &["route", "status"],
+            ),
+            requests_shed: counters(
+                &registry,
+                "aftermath_requests_shed_total",
+                "Requests answered 503 at once because the cap on requests in flight \
+                 (--max-in-flight) was reached, by route pattern.",
+                &["route"],
             ),
             facts_appended: counters(
                 &registry,
