@@ -22,6 +22,7 @@ mod overload;
 mod pages;
 mod postmortem;
 mod postmortem_page;
+mod rate_limit;
 mod process;
 mod prometheus;
 mod read_api;

@@ -145,7 +145,14 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|token| !token.is_empty())
             .ok_or_else(|| unauthorized("Authorization header must be: Bearer <token>"))?;
         match authenticate(&state.store, secret).await {
-            Ok(Some(token)) => Ok(Caller(token)),
+            Ok(Some(token)) => {
+                // Counted per token only once it is known valid: unknown tokens cost no bucket.
+                state
+                    .rate_limit
+                    .take(token.id, Instant::now())
+                    .map_err(|wait| state.rate_limit.refusal(parts.uri.path(), wait))?;
+                Ok(Caller(token))
+            }
             Ok(None) => Err(unauthorized("unknown or revoked token")),
             Err(error) => Err(ApiError::internal("token lookup", error)),
         }

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub error: &'static str,
     /// What was wrong and where, for a person.
     pub detail: String,
+    /// Seconds for `Retry-After` on a 429 or 503 (5 when not set).
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl ApiError {
@@ -30,7 +32,14 @@ impl ApiError {
             status,
             error,
             detail: detail.into(),
+            retry_after_seconds: None,
         }
+    }
+
+    /// Says when to retry (`Retry-After`), for a 429 or a 503.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
     }
 
     /// What was wrong, in Aftermath's words.
@@ -89,10 +98,11 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            StatusCode::SERVICE_UNAVAILABLE => {
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                let seconds = self.retry_after_seconds.unwrap_or(5);
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }

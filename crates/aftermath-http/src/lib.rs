@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod postmortem;
+mod rate_limit;
 mod rejections;
 mod request;
 mod request_id;
@@ -34,6 +35,7 @@ use tokio::sync::watch;
 pub use admission::{Admission, DEFAULT_MAX_IN_FLIGHT};
 pub use error::ApiError;
 pub use openapi::openapi_json;
+pub use rate_limit::{TokenRateLimit, DEFAULT_REQUESTS_PER_TOKEN_PER_SECOND};
 pub use rejections::Rejections;
 pub use telemetry::{InternalEvent, MeteredLog, Telemetry, WebhookAttempted};
 
@@ -62,6 +64,8 @@ pub struct AppState {
     pub telemetry: Telemetry,
     /// The cap on API requests in flight; beyond it requests are shed with 503.
     pub admission: Admission,
+    /// Requests per second each token may make.
+    pub rate_limit: std::sync::Arc<TokenRateLimit>,
 }
 
 impl AppState {

@@ -199,6 +199,8 @@ pub struct Config {
     pub metrics_public: bool,
     /// API requests in flight at most; beyond it requests are shed with 503.
     pub max_in_flight: usize,
+    /// Requests per second each API token may make (bursts of twice that); 0 is no limit.
+    pub requests_per_token_per_second: u32,
 }
 
 impl Config {
@@ -217,6 +219,7 @@ impl Config {
             recent_fact_ids: aftermath_log::DEFAULT_RECENT_FACT_IDS,
             metrics_public: false,
             max_in_flight: aftermath_http::DEFAULT_MAX_IN_FLIGHT,
+            requests_per_token_per_second: aftermath_http::DEFAULT_REQUESTS_PER_TOKEN_PER_SECOND,
         }
     }
 }
@@ -295,6 +298,9 @@ impl Application {
             ack_policy: self.config.ack_policy.clone(),
             telemetry: telemetry.clone(),
             admission: aftermath_http::Admission::new(self.config.max_in_flight),
+            rate_limit: Arc::new(aftermath_http::TokenRateLimit::new(
+                self.config.requests_per_token_per_second,
+            )),
         };
         let projector_task = if self.config.role.projects() {
             let projector = Projector::new(

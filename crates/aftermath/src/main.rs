@@ -128,6 +128,10 @@ struct RunArgs {
     /// Retry-After at once (Alertmanager retries 5xx), which bounds memory under overload.
     #[arg(long, env = "AFTERMATH_MAX_IN_FLIGHT", default_value_t = aftermath_http::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_in_flight: usize,
+    /// Requests per second each API token may make, bursts of twice that; beyond it 429
+    /// (503 on ingest endpoints, which senders retry) with Retry-After. 0 is no limit.
+    #[arg(long, env = "AFTERMATH_RATE_LIMIT_PER_TOKEN", default_value_t = aftermath_http::DEFAULT_REQUESTS_PER_TOKEN_PER_SECOND)]
+    rate_limit_per_token: u32,
 }
 
 fn parse_ack_sla(text: &str) -> Result<aftermath_core::AckPolicy, String> {
@@ -145,6 +149,7 @@ impl RunArgs {
         config.ack_policy = self.ack_sla_minutes.clone();
         config.metrics_public = self.metrics_public;
         config.max_in_flight = self.max_in_flight;
+        config.requests_per_token_per_second = self.rate_limit_per_token;
         config.notify = match &self.notify_config {
             Some(path) => Some(NotifyConfig::load(path)?),
             None => None,

@@ -167,7 +167,13 @@ async fn authenticate(
             )
         })?;
     match state.store.authenticate(secret).await {
-        Ok(Some(token)) => Ok(Caller(token)),
+        Ok(Some(token)) => {
+            state
+                .rate_limit
+                .take(token.id, std::time::Instant::now())
+                .map_err(|wait| state.rate_limit.refusal("/v1/ingest/github", wait))?;
+            Ok(Caller(token))
+        }
         Ok(None) => Err(unauthorized("unknown or revoked token in ?token=")),
         Err(error) => Err(ApiError::internal("token lookup", error)),
     }

@@ -71,7 +71,17 @@ async fn authenticated(
         return Ok(Err(invalid(StatusCode::BAD_REQUEST, vec![error])));
     };
     let refusal = match state.store.authenticate(&routing_key).await {
-        Ok(Some(token)) if token.has(Scope::Ingest) => return Ok(Ok((body, token))),
+        Ok(Some(token)) if token.has(Scope::Ingest) => {
+            return Ok(
+                match state.rate_limit.take(token.id, std::time::Instant::now()) {
+                    Ok(()) => Ok((body, token)),
+                    Err(wait) => Err(state
+                        .rate_limit
+                        .refusal("/v2/enqueue", wait)
+                        .into_response()),
+                },
+            );
+        }
         Ok(Some(_)) => unauthorized("the routing_key's token lacks the ingest scope"),
         Ok(None) => unauthorized("routing_key is not a valid ingest token"),
         Err(error) => return Err(ApiError::internal("token lookup", error)),
