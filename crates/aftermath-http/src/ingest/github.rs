@@ -331,4 +331,51 @@ mod tests {
         );
         assert!(refuse_form_encoding(&headers).is_ok());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// GitHub's signature verifies for any body, and one flipped bit of the MAC or
+            /// of the body, or another secret, is refused with a reason without the secret.
+            #[test]
+            fn only_the_exact_signature_verifies(
+                body in prop::collection::vec(any::<u8>(), 1..256),
+                bit in 0usize..256,
+                byte in any::<prop::sample::Index>(),
+                other_secret in "[a-z]{1,40}",
+            ) {
+                let good = sign(SECRET, &body);
+                prop_assert!(verify_signature(SECRET, &signed(&good), &body).is_ok());
+
+                let mut mac = hex::decode(good.trim_start_matches("sha256=")).unwrap();
+                mac[bit / 8] ^= 1 << (bit % 8);
+                let flipped = format!("sha256={}", hex::encode(mac));
+                let error = verify_signature(SECRET, &signed(&flipped), &body).unwrap_err();
+                prop_assert_eq!(error.status, StatusCode::UNAUTHORIZED);
+                prop_assert!(!error.detail.contains(SECRET));
+
+                let mut changed = body.clone();
+                let at_byte = byte.index(changed.len());
+                changed[at_byte] ^= 0x01;
+                prop_assert!(verify_signature(SECRET, &signed(&good), &changed).is_err());
+
+                prop_assume!(other_secret != SECRET);
+                prop_assert!(verify_signature(&other_secret, &signed(&good), &body).is_err());
+            }
+
+            /// Arbitrary header values are refused with 401, never a panic.
+            #[test]
+            fn arbitrary_header_values_are_refused(value in "[ -~]{0,120}") {
+                let result = verify_signature(SECRET, &signed(&value), BODY);
+                if let Err(error) = result {
+                    prop_assert_eq!(error.status, StatusCode::UNAUTHORIZED);
+                } else {
+                    prop_assert_eq!(value.trim(), sign(SECRET, BODY));
+                }
+            }
+        }
+    }
 }

@@ -263,4 +263,74 @@ mod tests {
         let detail = refusal(verify_signature(SECRET, &unparsable, BODY, at(1_000)));
         assert!(detail.contains("Unix time"), "{detail}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Any body signed with the secret over `timestamp:body` is accepted within the
+            /// window, and refused outside it, with a reason that never holds the secret.
+            #[test]
+            fn the_timestamp_window_is_five_minutes_either_way(
+                body in prop::collection::vec(any::<u8>(), 0..256),
+                skew in -900i64..900,
+            ) {
+                let sent = 1_800_000_000i64;
+                let mut message = format!("{sent}:").into_bytes();
+                message.extend_from_slice(&body);
+                let signed = headers(&[
+                    ("x-grafana-alerting-signature", sign(SECRET, &message)),
+                    ("x-grafana-alerting-signature-timestamp", sent.to_string()),
+                ]);
+                let result = verify_signature(SECRET, &signed, &body, at(sent + skew));
+                if skew.abs() <= MAX_TIMESTAMP_SKEW_SECONDS {
+                    prop_assert!(result.is_ok());
+                } else {
+                    let detail = refusal(result);
+                    prop_assert!(detail.contains("seconds"), "{}", detail);
+                }
+            }
+
+            /// Changing one bit of the signature, one byte of the body or the secret is
+            /// always refused.
+            #[test]
+            fn any_change_is_refused(
+                body in prop::collection::vec(any::<u8>(), 1..256),
+                bit in 0usize..256,
+                byte in any::<prop::sample::Index>(),
+                other_secret in "[a-z]{1,40}",
+            ) {
+                let good = sign(SECRET, &body);
+                let mut mac = hex::decode(&good).unwrap();
+                mac[bit / 8] ^= 1 << (bit % 8);
+                let flipped = headers(&[("x-grafana-alerting-signature", hex::encode(mac))]);
+                refusal(verify_signature(SECRET, &flipped, &body, at(1_000)));
+
+                let mut changed = body.clone();
+                let at_byte = byte.index(changed.len());
+                changed[at_byte] ^= 0x01;
+                let signed = headers(&[("x-grafana-alerting-signature", good.clone())]);
+                refusal(verify_signature(SECRET, &signed, &changed, at(1_000)));
+
+                prop_assume!(other_secret != SECRET);
+                refusal(verify_signature(&other_secret, &signed, &body, at(1_000)));
+            }
+
+            /// Whatever the headers hold, the check answers (never panics) and refuses
+            /// what is not the right signature.
+            #[test]
+            fn arbitrary_header_values_are_refused_not_panicked_on(
+                signature in "[ -~]{0,100}",
+                timestamp in "[ -~]{0,30}",
+            ) {
+                let garbage = headers(&[
+                    ("x-grafana-alerting-signature", signature),
+                    ("x-grafana-alerting-signature-timestamp", timestamp),
+                ]);
+                refusal(verify_signature(SECRET, &garbage, BODY, at(1_000)));
+            }
+        }
+    }
 }
