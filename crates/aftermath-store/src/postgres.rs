@@ -374,6 +374,15 @@ impl ProjectionStore for PgStore {
     ) -> Result<(), StoreError> {
         let schema = self.schema;
         let mut tx = self.pool.begin().await?;
+        if schema == REBUILD_SCHEMA {
+            // A rebuild need not wait for each commit to reach the disk: a crash loses at
+            // most its last commits, all-or-nothing with their checkpoint, and the rebuild
+            // schema is not live until `finish_rebuild` (whose own commit is synchronous),
+            // nor kept across a restart (`begin_rebuild` drops it).
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
         // Under READ COMMITTED a plain SELECT would let two commits from the same `from`
         // both see it and both write. So the checkpoint row is locked first. A partition
         // never committed has no row to lock: the 0 row is inserted first (a concurrent

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aftermath_core::{ErrorClass, Incident, Projection, Severity, Timestamp};
-use aftermath_log::{Offset, Partition, SharedLog};
+use aftermath_log::{LogError, LoggedFact, Offset, Partition, SharedLog};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -25,6 +25,8 @@ struct StallWatch {
     stalled: Vec<Partition>,
     scanned: Option<Instant>,
 }
+
+type ReadResult = Result<Vec<LoggedFact>, LogError>;
 
 /// Next offset to fold, per partition, as last committed by this projector.
 pub type ProjectorPositions = BTreeMap<Partition, Offset>;
@@ -117,6 +119,72 @@ fn milestone_of(incident: &Incident, milestone: Milestone, at: Timestamp) -> Inc
     }
 }
 
+/// Above this many carried incidents (or streams, times four) a catch-up forgets the
+/// carried rows, which bounds its memory (an incident with its alerts and timeline is a
+/// few to tens of KiB); they are then loaded from the store again as needed.
+const MAX_CARRIED_INCIDENTS: usize = 20_000;
+
+/// The rows a catch-up committed with its last batch, kept in memory so the next batch
+/// takes them over instead of loading and decoding them again: most batches of a replay
+/// touch the streams and incidents the previous one did. They equal the stored rows
+/// exactly as long as the stored checkpoint is still `next_offset` (only a commit from
+/// that checkpoint could change them), which every batch checks before using them.
+#[derive(Default)]
+struct CarriedRows {
+    next_offset: Option<Offset>,
+    rows: Projection,
+}
+
+impl CarriedRows {
+    /// Moves out the carried rows a batch needs (its streams, their current incidents and
+    /// the incidents it names) and says which of them must still be loaded.
+    fn take(
+        &mut self,
+        stream_keys: &BTreeSet<String>,
+        incident_ids: &BTreeSet<Uuid>,
+    ) -> (Projection, BTreeSet<String>, BTreeSet<Uuid>) {
+        let mut taken = Projection::default();
+        let mut missing_streams = BTreeSet::new();
+        let mut wanted = incident_ids.clone();
+        for key in stream_keys {
+            match self.rows.streams.remove(key) {
+                Some(stream) => {
+                    wanted.extend(stream.current_incident);
+                    taken.streams.insert(key.clone(), stream);
+                }
+                None => {
+                    missing_streams.insert(key.clone());
+                }
+            }
+        }
+        let mut missing_incidents = BTreeSet::new();
+        for id in wanted {
+            match self.rows.incidents.remove(&id) {
+                Some(incident) => {
+                    taken.incidents.insert(id, incident);
+                }
+                None => {
+                    missing_incidents.insert(id);
+                }
+            }
+        }
+        (taken, missing_streams, missing_incidents)
+    }
+
+    /// Keeps a committed batch's rows, current at checkpoint `next_offset`.
+    fn keep(&mut self, committed: Projection, next_offset: Offset) {
+        self.next_offset = Some(next_offset);
+        if self.rows.incidents.len() + committed.incidents.len() > MAX_CARRIED_INCIDENTS
+            || self.rows.streams.len() + committed.streams.len() > 4 * MAX_CARRIED_INCIDENTS
+        {
+            self.rows = Projection::default();
+        }
+        self.rows.streams.extend(committed.streams);
+        self.rows.incidents.extend(committed.incidents);
+        // Changes are insert-only and never loaded: nothing to carry.
+    }
+}
+
 /// Folds the log into the projection store.
 pub struct Projector {
     log: SharedLog,
@@ -170,14 +238,31 @@ impl Projector {
     }
 
     async fn fold_batch(&self, partition: Partition) -> Result<usize, StoreError> {
-        let from = self
+        let from = self.stored_checkpoint(partition).await?;
+        let batch = self.log.read(partition, from, self.batch_size).await?;
+        self.fold_read_batch(partition, from, batch, None).await
+    }
+
+    async fn stored_checkpoint(&self, partition: Partition) -> Result<Offset, StoreError> {
+        Ok(self
             .store
             .checkpoints()
             .await?
             .get(&partition)
             .copied()
-            .unwrap_or(0);
-        let batch = self.log.read(partition, from, self.batch_size).await?;
+            .unwrap_or(0))
+    }
+
+    /// Folds `batch`, read from offset `from` of `partition`, and commits it. With
+    /// `carried`, the rows the previous batch committed are taken from there instead of
+    /// being loaded and decoded again, and this batch's rows are left there afterwards.
+    async fn fold_read_batch(
+        &self,
+        partition: Partition,
+        from: Offset,
+        batch: Vec<LoggedFact>,
+        mut carried: Option<&mut CarriedRows>,
+    ) -> Result<usize, StoreError> {
         let Some(last) = batch.last() else {
             self.publish(partition, from);
             return Ok(0);
@@ -191,15 +276,42 @@ impl Projector {
             .iter()
             .filter_map(|logged| Projection::referenced_incident(&logged.fact))
             .collect();
-        let mut projection = self.store.load(&stream_keys, &incident_ids).await?;
+        let mut projection = match carried.as_deref_mut() {
+            Some(carried) if carried.next_offset == Some(from) => {
+                // Only what the carried rows lack is loaded; the rest moves over.
+                let (mut projection, missing_streams, missing_incidents) =
+                    carried.take(&stream_keys, &incident_ids);
+                if !missing_streams.is_empty() || !missing_incidents.is_empty() {
+                    let loaded = self
+                        .store
+                        .load(&missing_streams, &missing_incidents)
+                        .await?;
+                    for (key, stream) in loaded.streams {
+                        projection.streams.entry(key).or_insert(stream);
+                    }
+                    for (id, incident) in loaded.incidents {
+                        projection.incidents.entry(id).or_insert(incident);
+                    }
+                }
+                projection
+            }
+            _ => self.store.load(&stream_keys, &incident_ids).await?,
+        };
         // Only an observer wants milestones; rebuilds skip the copy.
         let before = self.observer.as_ref().map(|_| milestone_times(&projection));
         for logged in &batch {
             projection.apply(&logged.fact);
         }
         let commit_started = Instant::now();
-        self.store.commit(&projection, partition, from, to).await?;
+        let committed = self.store.commit(&projection, partition, from, to).await;
         let commit_duration = commit_started.elapsed();
+        if let Err(error) = committed {
+            if let Some(carried) = carried {
+                // The rows taken out were folded but not written: start afresh.
+                *carried = CarriedRows::default();
+            }
+            return Err(error);
+        }
         self.publish(partition, to);
         self.log.checkpointed(partition, to).await;
         if let (Some(observer), Some(before)) = (&self.observer, before) {
@@ -211,6 +323,9 @@ impl Projector {
                 commit_duration,
                 milestones: milestones_reached(&before, &projection),
             });
+        }
+        if let Some(carried) = carried {
+            carried.keep(projection, to);
         }
         Ok(batch.len())
     }
@@ -235,6 +350,10 @@ impl Projector {
         progress(done, total);
         for partition in 0..self.log.partitions() {
             let end = self.log.end_offset(partition).await?;
+            let mut carried = CarriedRows::default();
+            // The next batch is read from the log while this one is folded and committed,
+            // so reading and decoding facts runs beside the fold on another core.
+            let mut prefetched: Option<(Offset, tokio::task::JoinHandle<ReadResult>)> = None;
             // A remote log may answer an empty read while it is still connecting: only
             // many empty reads in a row mean it will not deliver what it claims to hold.
             let mut empty_reads = 0;
@@ -248,7 +367,13 @@ impl Projector {
                 if position >= end {
                     break;
                 }
-                let folded = self.project_batch(partition).await? as u64;
+                let folded = self
+                    .catch_up_batch(partition, end, &mut prefetched, &mut carried)
+                    .await;
+                if let (Err(error), Some(observer)) = (&folded, &self.observer) {
+                    observer.batch_failed(partition, error);
+                }
+                let folded = folded? as u64;
                 done += folded;
                 progress(done.min(total), total);
                 empty_reads = if folded == 0 { empty_reads + 1 } else { 0 };
@@ -260,6 +385,36 @@ impl Projector {
             }
         }
         Ok(done)
+    }
+
+    /// One batch of a catch-up: takes the prefetched read if it starts at the stored
+    /// checkpoint (otherwise reads afresh), starts reading the batch after it (up to
+    /// `end`), and folds it with the carried rows.
+    async fn catch_up_batch(
+        &self,
+        partition: Partition,
+        end: Offset,
+        prefetched: &mut Option<(Offset, tokio::task::JoinHandle<ReadResult>)>,
+        carried: &mut CarriedRows,
+    ) -> Result<usize, StoreError> {
+        let from = self.stored_checkpoint(partition).await?;
+        let batch = match prefetched.take() {
+            Some((at, reading)) if at == from => reading.await.map_err(|error| {
+                LogError::Unavailable(format!("reading the log stopped: {error}"))
+            })??,
+            _ => self.log.read(partition, from, self.batch_size).await?,
+        };
+        if let Some(next) = batch.last().map(|last| last.offset + 1) {
+            if next < end {
+                let log = self.log.clone();
+                let batch_size = self.batch_size;
+                let reading =
+                    tokio::spawn(async move { log.read(partition, next, batch_size).await });
+                *prefetched = Some((next, reading));
+            }
+        }
+        self.fold_read_batch(partition, from, batch, Some(carried))
+            .await
     }
 
     /// Partitions nobody here owns whose checkpoint has not moved for `takeover_after`

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use aftermath::notifier::NotifyConfig;
-use aftermath::{Application, Backends, Config, Role, DEFAULT_BATCH_SIZE};
+use aftermath::{Application, Backends, Config, Role, DEFAULT_BATCH_SIZE, REBUILD_BATCH_SIZE};
 use aftermath_log::KafkaConfig;
 use aftermath_store::Scope;
 use anyhow::Context;
@@ -180,7 +180,8 @@ enum Command {
     Rebuild {
         #[command(flatten)]
         backends: BackendArgs,
-        #[arg(long, env = "AFTERMATH_BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE)]
+        /// Facts folded per projection transaction.
+        #[arg(long, env = "AFTERMATH_REBUILD_BATCH_SIZE", default_value_t = REBUILD_BATCH_SIZE)]
         batch_size: usize,
     },
     /// Replay the log through this build's classification rules and print which
