@@ -6,6 +6,7 @@ mod auth_matrix;
 mod browser;
 mod classification;
 mod cli;
+mod crash;
 mod dashboard;
 mod duplicates;
 mod errors;
