@@ -437,3 +437,125 @@ async fn a_full_queue_makes_appenders_wait_not_fail() {
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(dense_log(&log).await.len(), 100);
 }
+
+/// The schema every log file had before fact ids were stored as 16 bytes (`user_version` 0).
+const TEXT_ID_SCHEMA: &str = "
+CREATE TABLE facts (
+    log_offset INTEGER PRIMARY KEY,
+    fact_id    TEXT NOT NULL UNIQUE,
+    stream_key TEXT NOT NULL,
+    fact_type  TEXT NOT NULL,
+    body       TEXT NOT NULL
+);";
+
+/// A log file of the first layout holding facts 1 and 2, written as that build wrote them.
+async fn text_id_log(path: &Path) {
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql(TEXT_ID_SCHEMA).execute(&pool).await.unwrap();
+    for (offset, fact) in notes(&[1, 2]).iter().enumerate() {
+        sqlx::query("INSERT INTO facts VALUES (?, ?, ?, ?, ?)")
+            .bind(offset as i64)
+            .bind(fact.fact_id.to_string())
+            .bind(&fact.stream_key)
+            .bind(fact.body.type_name())
+            .bind(fact.to_json())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_log_file_with_text_ids_is_read_and_appended_to_in_its_own_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sqlite");
+    text_id_log(&path).await;
+
+    // Without the recent-id set, only the stored text ids can recognise the repeat.
+    let log = EmbeddedLog::open_with(&path, options(0)).await.unwrap();
+    assert_eq!(log.end_offset(0).await.unwrap(), 2);
+    let outcomes = log.append(&notes(&[2, 3])).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Appended::Duplicate,
+            Appended::New {
+                partition: 0,
+                offset: 2
+            }
+        ]
+    );
+    assert_eq!(
+        dense_log(&log).await,
+        (1..=3).map(Uuid::from_u128).collect::<Vec<_>>()
+    );
+    drop(log);
+
+    let reopened = EmbeddedLog::open_with(&path, options(10)).await.unwrap();
+    assert_eq!(reopened.recent_fact_ids(), 3, "text ids seed the set too");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let layout: Vec<(String, i64)> =
+        sqlx::query_as("SELECT typeof(fact_id), count(*) FROM facts GROUP BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        layout,
+        vec![("text".to_owned(), 3)],
+        "the file keeps its layout"
+    );
+}
+
+#[tokio::test]
+async fn a_new_log_file_stores_ids_as_16_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sqlite");
+    let log = EmbeddedLog::open(&path).await.unwrap();
+    log.append(&notes(&[1, 2])).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT fact_id FROM facts ORDER BY log_offset")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids,
+        vec![
+            Uuid::from_u128(1).as_bytes().to_vec(),
+            Uuid::from_u128(2).as_bytes().to_vec()
+        ]
+    );
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+#[tokio::test]
+async fn a_log_file_of_a_newer_layout_is_refused_with_an_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sqlite");
+    text_id_log(&path).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql("PRAGMA user_version = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let error = EmbeddedLog::open(&path).await.err().expect("refused");
+    assert!(error.to_string().contains("layout version 3"), "{error}");
+}

@@ -70,6 +70,14 @@ struct BackendArgs {
     /// Facts the Kafka producer may hold unacknowledged; beyond it ingest answers 503.
     #[arg(long, env = "AFTERMATH_KAFKA_MAX_IN_FLIGHT", default_value_t = 100_000)]
     kafka_max_in_flight: usize,
+    /// librdkafka producer properties over Aftermath's defaults, `key=value,…` (e.g.
+    /// `linger.ms=5,compression.type=lz4`); acks and idempotence cannot be changed.
+    #[arg(long, env = "AFTERMATH_KAFKA_PRODUCER_CONFIG", default_value = "", value_parser = aftermath_log::parse_kafka_properties)]
+    kafka_producer_config: aftermath_log::KafkaProperties,
+    /// librdkafka properties of the projector's partition readers, `key=value,…` (e.g.
+    /// `fetch.wait.max.ms=10`).
+    #[arg(long, env = "AFTERMATH_KAFKA_READER_CONFIG", default_value = "", value_parser = aftermath_log::parse_kafka_properties)]
+    kafka_reader_config: aftermath_log::KafkaProperties,
     /// Projection database: postgres://user@host/db, or sqlite://PATH.
     #[arg(long, env = "AFTERMATH_DATABASE_URL")]
     database_url: Option<String>,
@@ -85,6 +93,8 @@ impl BackendArgs {
             kafka.append_timeout = Duration::from_millis(self.append_timeout_ms.max(1));
             kafka.max_in_flight = self.kafka_max_in_flight.max(1);
             kafka.group = Some(self.kafka_group.clone());
+            kafka.producer_properties = self.kafka_producer_config.0.clone();
+            kafka.reader_properties = self.kafka_reader_config.0.clone();
             kafka
         });
         Backends {
@@ -120,6 +130,10 @@ struct RunArgs {
     /// notifier. Give it to one process per log.
     #[arg(long, env = "AFTERMATH_NOTIFY_CONFIG")]
     notify_config: Option<PathBuf>,
+    /// Fact ids the embedded log remembers as durable, so a repeated alert is answered
+    /// without a write (about 26 bytes each when full; 0 turns the set off).
+    #[arg(long, env = "AFTERMATH_RECENT_FACT_IDS", default_value_t = aftermath_log::DEFAULT_RECENT_FACT_IDS)]
+    recent_fact_ids: usize,
     /// Serve GET /metrics without a token. Off by default: Prometheus scrapes with a
     /// `read` token (`authorization` in its scrape config).
     #[arg(long, env = "AFTERMATH_METRICS_PUBLIC")]
@@ -147,6 +161,7 @@ impl RunArgs {
         config.change_window = Duration::from_secs(self.change_window_minutes * 60);
         config.reopen_window = Duration::from_secs(self.reopen_window_minutes * 60);
         config.ack_policy = self.ack_sla_minutes.clone();
+        config.recent_fact_ids = self.recent_fact_ids;
         config.metrics_public = self.metrics_public;
         config.max_in_flight = self.max_in_flight;
         config.requests_per_token_per_second = self.rate_limit_per_token;
@@ -363,6 +378,39 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn run_role(args: &RunArgs, role: Role) -> anyhow::Result<()> {
     let app = Application::build(args.config(role)?).await?;
     app.run_until_stopped(aftermath::shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from([&["aftermath", "serve"], args].concat()).unwrap();
+        let Command::Serve(run_args) = cli.command else {
+            panic!("parsed as serve")
+        };
+        run_args.config(Role::All).unwrap()
+    }
+
+    #[test]
+    fn recent_fact_ids_comes_from_the_flag_or_the_environment_else_the_default() {
+        // One test sets the variable, so no other test can observe it half-way.
+        std::env::remove_var("AFTERMATH_RECENT_FACT_IDS");
+        assert_eq!(
+            serve_config(&[]).recent_fact_ids,
+            aftermath_log::DEFAULT_RECENT_FACT_IDS
+        );
+        assert_eq!(serve_config(&["--recent-fact-ids", "0"]).recent_fact_ids, 0);
+        std::env::set_var("AFTERMATH_RECENT_FACT_IDS", "250000");
+        assert_eq!(serve_config(&[]).recent_fact_ids, 250_000);
+        assert_eq!(
+            serve_config(&["--recent-fact-ids", "7"]).recent_fact_ids,
+            7,
+            "the flag wins over the environment"
+        );
+        std::env::remove_var("AFTERMATH_RECENT_FACT_IDS");
+        assert!(Cli::try_parse_from(["aftermath", "serve", "--recent-fact-ids", "many"]).is_err());
+    }
 }
 
 async fn token(command: TokenCommand) -> anyhow::Result<()> {

@@ -57,7 +57,6 @@ impl Shared {
 /// One fact, serialized by its caller so the writer thread only inserts.
 pub(crate) struct EncodedFact {
     pub(crate) fact_id: Uuid,
-    fact_id_text: String,
     stream_key: String,
     fact_type: &'static str,
     body: String,
@@ -67,7 +66,6 @@ impl EncodedFact {
     pub(crate) fn new(fact: &Fact) -> Self {
         Self {
             fact_id: fact.fact_id,
-            fact_id_text: fact.fact_id.to_string(),
             stream_key: fact.stream_key.clone(),
             fact_type: fact.body.type_name(),
             body: fact.to_json(),
@@ -76,7 +74,7 @@ impl EncodedFact {
 
     /// Roughly the memory it holds while queued.
     pub(crate) fn bytes(&self) -> usize {
-        self.fact_id_text.len() + self.stream_key.len() + self.body.len()
+        16 + self.stream_key.len() + self.body.len()
     }
 }
 
@@ -110,22 +108,81 @@ pub(crate) struct GroupLimits {
     pub(crate) max_facts: usize,
 }
 
+/// How a log file stores fact ids (its `user_version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdLayout {
+    /// Version 0, files written before 2026-11-24: the id's 36-character text.
+    Text,
+    /// Version 2, every new file: the id's 16 bytes (a smaller `UNIQUE` index).
+    Bytes,
+}
+
+impl IdLayout {
+    const TEXT_VERSION: i64 = 0;
+    const BYTES_VERSION: i64 = 2;
+
+    /// Creates the schema in a new file, or finds the layout of an existing one; a file
+    /// of an unknown (newer) layout is an error rather than something to write into.
+    fn prepare(connection: &mut Connection) -> rusqlite::Result<Self> {
+        // IMMEDIATE: two processes opening a new file at once create the table only once.
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let has_facts: bool = transaction.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'facts')",
+            (),
+            |row| row.get(0),
+        )?;
+        let version: i64 = transaction.query_row("PRAGMA user_version", (), |row| row.get(0))?;
+        let layout = match (has_facts, version) {
+            (false, _) => {
+                transaction.execute_batch(super::SCHEMA)?;
+                IdLayout::Bytes
+            }
+            (true, Self::TEXT_VERSION) => IdLayout::Text,
+            (true, Self::BYTES_VERSION) => IdLayout::Bytes,
+            (true, other) => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                    Some(format!(
+                        "the log file has layout version {other}, which this build does not know \
+                     (it knows {} and {}): it was written by a newer Aftermath",
+                        Self::TEXT_VERSION,
+                        Self::BYTES_VERSION
+                    )),
+                ))
+            }
+        };
+        transaction.commit()?;
+        Ok(layout)
+    }
+
+    /// The stored form of `id` from a row, `None` if it is not one this build wrote.
+    fn read(value: rusqlite::types::ValueRef<'_>) -> Option<Uuid> {
+        match value {
+            rusqlite::types::ValueRef::Blob(bytes) => Uuid::from_slice(bytes).ok(),
+            rusqlite::types::ValueRef::Text(text) => Uuid::try_parse_ascii(text).ok(),
+            _ => None,
+        }
+    }
+}
+
 /// The thread that owns the log's only writing connection.
 pub(crate) struct Writer {
     connection: Connection,
+    id_layout: IdLayout,
     next_offset: Offset,
     shared: Arc<Shared>,
     limits: GroupLimits,
 }
 
 impl Writer {
-    /// Opens the writing connection to an existing log file (the schema is in place).
+    /// Opens the writing connection to an existing (possibly empty) log file and puts the
+    /// schema in place if it is not.
     pub(crate) fn open(
         path: &Path,
         shared: Arc<Shared>,
         limits: GroupLimits,
     ) -> rusqlite::Result<Self> {
-        let connection = Connection::open_with_flags(
+        let mut connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
@@ -141,10 +198,12 @@ impl Writer {
         // dirty index pages all over, and a longer window copies each back once, not
         // several times (about 15% more appends per second in scripts/bench-ingest).
         connection.pragma_update(None, "wal_autocheckpoint", 4000)?;
+        let id_layout = IdLayout::prepare(&mut connection)?;
         let next_offset = stored_end_offset(&connection)?;
         shared.end_offset.store(next_offset, Ordering::Release);
         Ok(Self {
             connection,
+            id_layout,
             next_offset,
             shared,
             limits,
@@ -163,7 +222,7 @@ impl Writer {
         while below > 0 && !self.shared.recent().is_full() {
             let rows = statement
                 .query_map((below as i64, SEED_CHUNK as i64), |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                    Ok((row.get::<_, i64>(0)?, IdLayout::read(row.get_ref(1)?)))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let Some(&(last, _)) = rows.last() else { break };
@@ -173,7 +232,7 @@ impl Writer {
                     break;
                 }
                 // Ids this build wrote always parse; anything else is left to `UNIQUE`.
-                if let Ok(id) = Uuid::try_parse(id) {
+                if let Some(id) = *id {
                     recent.insert(id);
                     seeded += 1;
                 }
@@ -271,6 +330,7 @@ impl Writer {
     /// offsets counted from `next_offset`. A fact id already stored, by an earlier
     /// transaction or earlier in this one, is a duplicate and takes no offset.
     fn commit(&mut self, group: &[AppendRequest]) -> rusqlite::Result<Vec<Outcomes>> {
+        let id_layout = self.id_layout;
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -281,16 +341,27 @@ impl Writer {
                 "INSERT INTO facts (log_offset, fact_id, stream_key, fact_type, body)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (fact_id) DO NOTHING",
             )?;
+            let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
             for request in group {
                 let mut request_outcomes = Vec::with_capacity(request.facts.len());
                 for fact in &request.facts {
-                    let inserted = insert.execute((
-                        offset as i64,
-                        &fact.fact_id_text,
-                        &fact.stream_key,
-                        fact.fact_type,
-                        &fact.body,
-                    ))?;
+                    let inserted = match id_layout {
+                        IdLayout::Bytes => insert.execute((
+                            offset as i64,
+                            &fact.fact_id.as_bytes()[..],
+                            &fact.stream_key,
+                            fact.fact_type,
+                            &fact.body,
+                        ))?,
+                        IdLayout::Text => insert.execute((
+                            offset as i64,
+                            // `&str` binds as TEXT: the values the first layout holds.
+                            &*fact.fact_id.hyphenated().encode_lower(&mut id_text),
+                            &fact.stream_key,
+                            fact.fact_type,
+                            &fact.body,
+                        ))?,
+                    };
                     if inserted == 1 {
                         request_outcomes.push(Some(offset));
                         offset += 1;
@@ -340,10 +411,7 @@ mod tests {
     /// A writer on a fresh log file, without its thread: groups are written by hand.
     fn writer(dir: &tempfile::TempDir) -> Writer {
         let path = dir.path().join("log.sqlite");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(super::super::SCHEMA)
-            .unwrap();
+        Connection::open(&path).unwrap();
         let limits = GroupLimits {
             max_bytes: 1 << 20,
             max_facts: 1000,
@@ -363,13 +431,15 @@ mod tests {
         (request, answer)
     }
 
-    fn stored_ids(writer: &Writer) -> Vec<(i64, String)> {
+    fn stored_ids(writer: &Writer) -> Vec<(i64, Uuid)> {
         let mut statement = writer
             .connection
             .prepare("SELECT log_offset, fact_id FROM facts ORDER BY log_offset")
             .unwrap();
         statement
-            .query_map((), |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map((), |row| {
+                Ok((row.get(0)?, IdLayout::read(row.get_ref(1)?).unwrap()))
+            })
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
@@ -446,10 +516,7 @@ mod tests {
         );
         assert_eq!(
             stored_ids(&writer),
-            vec![
-                (0, Uuid::from_u128(1).to_string()),
-                (1, Uuid::from_u128(2).to_string())
-            ]
+            vec![(0, Uuid::from_u128(1)), (1, Uuid::from_u128(2))]
         );
     }
 
@@ -464,7 +531,7 @@ mod tests {
         // Written or not, the one that stayed gets its own answer and dense offsets.
         let offsets = stayed_answer.try_recv().unwrap().unwrap();
         let stored = stored_ids(&writer);
-        assert_eq!(stored.last().unwrap().1, Uuid::from_u128(2).to_string());
+        assert_eq!(stored.last().unwrap().1, Uuid::from_u128(2));
         assert_eq!(offsets, vec![Some(stored.len() as Offset - 1)]);
         assert!(stored
             .iter()
