@@ -2,7 +2,7 @@
 //! one incident lives in one partition; the producer is idempotent with `acks=all`, and an
 //! append returns only once the broker acknowledged every fact (delivery report).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset as KafkaOffset, TopicPartitionList};
+use uuid::Uuid;
 
 use crate::{Appended, EventLog, LogError, LoggedFact, Offset, Partition};
 
@@ -37,6 +38,77 @@ pub struct KafkaConfig {
     pub max_in_flight: usize,
     /// With a consumer group, this process folds only the partitions the group gives it.
     pub group: Option<String>,
+    /// librdkafka producer properties set over [`PRODUCER_DEFAULTS`] (batching,
+    /// `linger.ms`, `compression.type`, …). Durability settings are refused
+    /// ([`DURABILITY_PROPERTIES`]).
+    pub producer_properties: Vec<(String, String)>,
+    /// librdkafka properties of the projector's partition readers, set over
+    /// [`READER_DEFAULTS`] (`fetch.wait.max.ms`, `fetch.min.bytes`,
+    /// `max.partition.fetch.bytes`, …).
+    pub reader_properties: Vec<(String, String)>,
+    /// Fact ids this process remembers as acknowledged by the broker, so a repeated fact
+    /// (a sender re-sending an unchanged alert) is answered `Duplicate` without being
+    /// produced again; 0 turns it off.
+    pub recent_fact_ids: usize,
+}
+
+/// Fact ids a Kafka log remembers as acknowledged by default (about 50 MB when full).
+pub const DEFAULT_KAFKA_RECENT_FACT_IDS: usize = 1_000_000;
+
+/// Producer properties Aftermath sets unless overridden. Every append waits for its
+/// delivery report, so `linger.ms` is added to each request's latency: 0, because
+/// concurrent requests fill a batch anyway while the previous one is in flight (10 ms
+/// cut 1-alert requests to 40%). lz4 (built into librdkafka) shrinks the repetitive JSON
+/// facts, so the broker copies and the projector fetches fewer bytes (see
+/// BENCHMARKS.md, "Kafka mode").
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "0"), ("compression.type", "lz4")];
+
+/// Partition-reader properties Aftermath sets unless overridden.
+pub const READER_DEFAULTS: &[(&str, &str)] = &[];
+
+/// Properties that would weaken "2xx only once every fact is durable" or the partition a
+/// stream key lands on; they cannot be overridden.
+pub const DURABILITY_PROPERTIES: &[&str] = &[
+    "acks",
+    "request.required.acks",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "partitioner",
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "enable.partition.eof",
+];
+
+/// librdkafka properties as given on the command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaProperties(pub Vec<(String, String)>);
+
+/// Parses `key=value,key=value` librdkafka properties (empty: none), refusing the
+/// durability settings Aftermath owns.
+pub fn parse_kafka_properties(text: &str) -> Result<KafkaProperties, String> {
+    let mut properties = Vec::new();
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(format!("{item:?} is not key=value"));
+        };
+        let key = key.trim();
+        if DURABILITY_PROPERTIES.contains(&key) {
+            return Err(format!(
+                "{key} is set by Aftermath (durability and partitioning) and cannot be changed"
+            ));
+        }
+        properties.push((key.to_owned(), value.trim().to_owned()));
+    }
+    Ok(KafkaProperties(properties))
 }
 
 impl KafkaConfig {
@@ -50,6 +122,44 @@ impl KafkaConfig {
             append_timeout: Duration::from_secs(5),
             max_in_flight: 100_000,
             group: None,
+            producer_properties: Vec::new(),
+            reader_properties: Vec::new(),
+            recent_fact_ids: DEFAULT_KAFKA_RECENT_FACT_IDS,
+        }
+    }
+}
+
+/// A bounded, first-in-first-out set of fact ids whose delivery the broker acknowledged
+/// (`acks=all`). An id goes in only after its delivery report, so an id in the set is on
+/// the log; correctness never depends on the set, since the fold drops repeats anyway.
+struct AcknowledgedIds {
+    ids: HashSet<Uuid>,
+    order: VecDeque<Uuid>,
+    capacity: usize,
+}
+
+impl AcknowledgedIds {
+    fn new(capacity: usize) -> Self {
+        Self {
+            ids: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn contains(&self, id: &Uuid) -> bool {
+        self.ids.contains(id)
+    }
+
+    fn insert(&mut self, id: Uuid) {
+        if self.capacity == 0 || !self.ids.insert(id) {
+            return;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
         }
     }
 }
@@ -62,13 +172,27 @@ pub struct KafkaLog {
     /// One assign-only consumer per partition, created on first read.
     readers: Arc<Mutex<BTreeMap<Partition, PartitionReader>>>,
     membership: Option<Membership>,
+    acknowledged: Mutex<AcknowledgedIds>,
 }
 
 struct PartitionReader {
     consumer: BaseConsumer,
     /// The offset the next message polled will have.
     next: Offset,
+    /// The last event was the partition's end (`enable.partition.eof`): nothing more was
+    /// fetched since, so a read need not wait.
+    at_end: bool,
+    /// No event (fact or end of partition) arrived since the last assignment: the reader
+    /// is still connecting or fetching for the first time.
+    fresh: bool,
 }
+
+/// How long a read waits for the first fact while the reader is not known to be at the
+/// partition's end (in the middle of a fetch).
+const READ_WAIT: Duration = Duration::from_millis(200);
+/// How long a fresh reader's read waits for its first event. The end of the partition is
+/// an event too, so this is reached only when the broker is slow or unreachable.
+const FIRST_READ_WAIT: Duration = Duration::from_secs(2);
 
 fn unavailable(what: &str, error: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(format!("{what}: {error}"))
@@ -86,11 +210,12 @@ impl KafkaLog {
             None => None,
         };
         Ok(Self {
-            config,
             partitions,
             producer,
             readers: Arc::new(Mutex::new(BTreeMap::new())),
             membership,
+            acknowledged: Mutex::new(AcknowledgedIds::new(config.recent_fact_ids)),
+            config,
         })
     }
 
@@ -146,25 +271,62 @@ impl ProducerSlot {
     }
 }
 
+/// `defaults`, then `overrides`, onto `client`; durability settings stay Aftermath's.
+fn apply_properties(
+    client: &mut ClientConfig,
+    defaults: &[(&str, &str)],
+    overrides: &[(String, String)],
+) -> Result<(), LogError> {
+    for (key, value) in defaults {
+        client.set(*key, *value);
+    }
+    for (key, value) in overrides {
+        if DURABILITY_PROPERTIES.contains(&key.as_str()) {
+            return Err(LogError::Unavailable(format!(
+                "the Kafka property {key} is set by Aftermath and cannot be changed"
+            )));
+        }
+        client.set(key, value);
+    }
+    Ok(())
+}
+
 fn create_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
-    ClientConfig::new()
+    let mut client = ClientConfig::new();
+    client.set(
+        "queue.buffering.max.messages",
+        config.max_in_flight.max(1).to_string(),
+    );
+    apply_properties(&mut client, PRODUCER_DEFAULTS, &config.producer_properties)?;
+    client
         .set("bootstrap.servers", &config.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "2")
         .set(
             "message.timeout.ms",
             config.append_timeout.as_millis().max(1).to_string(),
-        )
-        .set(
-            "queue.buffering.max.messages",
-            config.max_in_flight.max(1).to_string(),
         )
         // Java-compatible key hashing: the same stream key lands on the same partition
         // whatever client wrote it.
         .set("partitioner", "murmur2_random")
         .create()
         .map_err(|error| unavailable("cannot create the Kafka producer", error))
+}
+
+fn create_reader(config: &KafkaConfig) -> Result<BaseConsumer, LogError> {
+    let mut client = ClientConfig::new();
+    apply_properties(&mut client, READER_DEFAULTS, &config.reader_properties)?;
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", "aftermath-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // The end of the partition is an event, so a caught-up read returns at once
+        // instead of waiting out its timeout.
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(|error| unavailable("cannot create a Kafka reader", error))
 }
 
 /// Errors after which this producer id is unusable.
@@ -267,9 +429,16 @@ impl EventLog for KafkaLog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(facts = facts.len()))]
     async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError> {
+        let known: Vec<bool> = {
+            let acknowledged = self.acknowledged.lock().unwrap_or_else(|p| p.into_inner());
+            facts
+                .iter()
+                .map(|fact| acknowledged.contains(&fact.fact_id))
+                .collect()
+        };
         let (generation, producer) = self.producer.get();
         let mut deliveries = Vec::with_capacity(facts.len());
-        for fact in facts {
+        for (fact, _) in facts.iter().zip(&known).filter(|(_, known)| !**known) {
             let payload = fact.to_json();
             let record = FutureRecord::to(&self.config.topic)
                 .key(fact.stream_key.as_bytes())
@@ -282,14 +451,14 @@ impl EventLog for KafkaLog {
         // librdkafka fails undelivered facts after message.timeout.ms; the extra second
         // only guards against a lost delivery report.
         let limit = self.config.append_timeout + Duration::from_secs(1);
-        let mut outcomes = Vec::with_capacity(deliveries.len());
+        let mut delivered = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             let report = tokio::time::timeout(limit, delivery)
                 .await
                 .map_err(|_| LogError::Unavailable("no delivery report from Kafka in time".into()))?
                 .map_err(|_| LogError::Unavailable("the Kafka producer was dropped".into()))?;
             match report {
-                Ok(delivery) => outcomes.push(Appended::New {
+                Ok(delivery) => delivered.push(Appended::New {
                     partition: delivery.partition as Partition,
                     offset: delivery.offset as Offset,
                 }),
@@ -299,6 +468,18 @@ impl EventLog for KafkaLog {
                     }
                     return Err(unavailable("Kafka did not acknowledge the fact", error));
                 }
+            }
+        }
+        // Every fact of the request is durable now: remember them, and answer in order.
+        let mut acknowledged = self.acknowledged.lock().unwrap_or_else(|p| p.into_inner());
+        let mut delivered = delivered.into_iter();
+        let mut outcomes = Vec::with_capacity(facts.len());
+        for (fact, known) in facts.iter().zip(known) {
+            if known {
+                outcomes.push(Appended::Duplicate);
+            } else {
+                acknowledged.insert(fact.fact_id);
+                outcomes.extend(delivered.next());
             }
         }
         Ok(outcomes)
@@ -323,17 +504,11 @@ impl EventLog for KafkaLog {
             let reader = match readers.entry(partition) {
                 std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::btree_map::Entry::Vacant(entry) => {
-                    let consumer: BaseConsumer = ClientConfig::new()
-                        .set("bootstrap.servers", &config.brokers)
-                        .set("group.id", "aftermath-reader")
-                        .set("enable.auto.commit", "false")
-                        .set("enable.auto.offset.store", "false")
-                        .set("auto.offset.reset", "earliest")
-                        .create()
-                        .map_err(|error| unavailable("cannot create a Kafka reader", error))?;
                     entry.insert(PartitionReader {
-                        consumer,
+                        consumer: create_reader(&config)?,
                         next: u64::MAX,
+                        at_end: false,
+                        fresh: true,
                     })
                 }
             };
@@ -351,16 +526,39 @@ impl EventLog for KafkaLog {
                     .assign(&assignment)
                     .map_err(|error| unavailable("cannot assign a Kafka partition", error))?;
                 reader.next = from;
+                reader.at_end = false;
+                reader.fresh = true;
             }
+            // A batch is what the reader has already fetched: wait only for its first fact,
+            // and not at all when the last event was the end of the partition. Under load
+            // the batches grow by themselves while the projector commits the previous one.
             let mut facts = Vec::new();
-            let deadline = Instant::now() + Duration::from_millis(200);
+            let deadline = Instant::now()
+                + if reader.fresh {
+                    FIRST_READ_WAIT
+                } else {
+                    READ_WAIT
+                };
             while facts.len() < max {
-                let wait = deadline.saturating_duration_since(Instant::now());
+                let wait = if facts.is_empty() && !reader.at_end {
+                    deadline.saturating_duration_since(Instant::now())
+                } else {
+                    Duration::ZERO
+                };
                 let Some(message) = reader.consumer.poll(wait) else {
                     break;
                 };
-                let message =
-                    message.map_err(|error| unavailable("reading from Kafka failed", error))?;
+                let message = match message {
+                    Ok(message) => message,
+                    Err(rdkafka::error::KafkaError::PartitionEOF(_)) => {
+                        reader.at_end = true;
+                        reader.fresh = false;
+                        break;
+                    }
+                    Err(error) => return Err(unavailable("reading from Kafka failed", error)),
+                };
+                reader.at_end = false;
+                reader.fresh = false;
                 let offset = message.offset() as Offset;
                 let fact = match message.payload() {
                     Some(bytes) => std::str::from_utf8(bytes)
@@ -551,5 +749,59 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_parse_as_key_value_pairs() {
+        let parsed = parse_kafka_properties(" linger.ms=5, compression.type = lz4 ,").unwrap();
+        assert_eq!(
+            parsed.0,
+            [
+                ("linger.ms".to_owned(), "5".to_owned()),
+                ("compression.type".to_owned(), "lz4".to_owned())
+            ]
+        );
+        assert_eq!(
+            parse_kafka_properties("").unwrap(),
+            KafkaProperties::default()
+        );
+        assert!(parse_kafka_properties("linger.ms").is_err());
+    }
+
+    #[test]
+    fn durability_settings_cannot_be_overridden() {
+        for key in [
+            "acks",
+            "enable.idempotence",
+            "message.timeout.ms",
+            "partitioner",
+        ] {
+            let error = parse_kafka_properties(&format!("{key}=1")).unwrap_err();
+            assert!(error.contains(key), "{error}");
+        }
+        let mut config = KafkaConfig::new("127.0.0.1:9", "facts");
+        config.producer_properties = vec![("acks".to_owned(), "1".to_owned())];
+        assert!(create_producer(&config).is_err());
+    }
+
+    #[test]
+    fn acknowledged_ids_forget_the_oldest_beyond_capacity() {
+        let mut ids = AcknowledgedIds::new(2);
+        for n in 1..=3 {
+            ids.insert(Uuid::from_u128(n));
+        }
+        assert!(!ids.contains(&Uuid::from_u128(1)));
+        assert!(ids.contains(&Uuid::from_u128(2)) && ids.contains(&Uuid::from_u128(3)));
+        ids.insert(Uuid::from_u128(3)); // already held: nothing evicted
+        assert!(ids.contains(&Uuid::from_u128(2)));
+
+        let mut off = AcknowledgedIds::new(0);
+        off.insert(Uuid::from_u128(1));
+        assert!(!off.contains(&Uuid::from_u128(1)));
     }
 }

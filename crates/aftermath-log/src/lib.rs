@@ -13,7 +13,10 @@ use aftermath_core::{Fact, FactDecodeError};
 use async_trait::async_trait;
 
 pub use embedded::{EmbeddedLog, EmbeddedLogOptions, DEFAULT_RECENT_FACT_IDS};
-pub use kafka::{KafkaConfig, KafkaLog};
+pub use kafka::{
+    parse_kafka_properties, KafkaConfig, KafkaLog, KafkaProperties, DEFAULT_KAFKA_RECENT_FACT_IDS,
+    DURABILITY_PROPERTIES, PRODUCER_DEFAULTS, READER_DEFAULTS,
+};
 
 /// A partition number. The embedded log has one partition, `0`.
 pub type Partition = u32;

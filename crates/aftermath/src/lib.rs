@@ -100,7 +100,8 @@ impl Backends {
             .await
     }
 
-    /// Opens the event log; `embedded` tunes the embedded log (unused with Kafka).
+    /// Opens the event log; `embedded` tunes the embedded log (with Kafka, only its
+    /// recent-id set is used).
     pub async fn open_log_with(
         &self,
         with_group: bool,
@@ -112,6 +113,8 @@ impl Backends {
                 if !with_group {
                     config.group = None;
                 }
+                // The same set of recent ids answers repeats without a write on Kafka.
+                config.recent_fact_ids = embedded.recent_fact_ids;
                 let log = KafkaLog::open(config)
                     .await
                     .context("cannot open the Kafka log")?;
