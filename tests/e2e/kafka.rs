@@ -57,6 +57,7 @@ async fn a_broker_outage_answers_503_then_recovers_without_losing_or_duplicating
 
     // The sender retries until the log takes it again.
     proxy.restore().await;
+    let restored = std::time::Instant::now();
     let mut last = String::new();
     for _ in 0..60 {
         let reply = app
@@ -73,6 +74,10 @@ async fn a_broker_outage_answers_503_then_recovers_without_losing_or_duplicating
     assert!(
         last.is_empty(),
         "ingest did not recover after the broker came back: {last}"
+    );
+    eprintln!(
+        "broker cut: ingest recovered {:?} after the broker came back",
+        restored.elapsed()
     );
     app.notify(ALL_RESOLVED).await;
 
