@@ -164,9 +164,62 @@ pub fn match_new_evidence(
     texts: &[EvidenceText],
     already: &BTreeMap<String, Evidence>,
 ) -> Vec<Evidence> {
+    let texts: Vec<TextRef<'_>> = texts.iter().map(TextRef::from).collect();
+    match_new_texts(&texts, already.keys().map(String::as_str))
+}
+
+/// An evidence text borrowed from a fact, so the fold matches it without copying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TextRef<'a> {
+    pub kind: EvidenceKind,
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+impl<'a> TextRef<'a> {
+    pub fn label(name: &'a str, text: &'a str) -> Self {
+        Self {
+            kind: EvidenceKind::Label,
+            name,
+            text,
+        }
+    }
+
+    pub fn annotation(name: &'a str, text: &'a str) -> Self {
+        Self {
+            kind: EvidenceKind::Annotation,
+            name,
+            text,
+        }
+    }
+
+    pub fn note(text: &'a str) -> Self {
+        Self {
+            kind: EvidenceKind::Note,
+            name: "",
+            text,
+        }
+    }
+}
+
+impl<'a> From<&'a EvidenceText> for TextRef<'a> {
+    fn from(text: &'a EvidenceText) -> Self {
+        Self {
+            kind: text.kind,
+            name: &text.name,
+            text: &text.text,
+        }
+    }
+}
+
+/// [`match_new_evidence`] over borrowed texts, with the rules already matched given by id.
+pub(crate) fn match_new_texts<'r>(
+    texts: &[TextRef<'_>],
+    already: impl IntoIterator<Item = &'r str>,
+) -> Vec<Evidence> {
     let table = table();
     let mut skip = RuleSet::new(table.rules.len());
-    for rule in already.keys() {
+    for rule in already {
         if let Some(&index) = table.positions.get(rule) {
             skip.insert(index);
         }
@@ -184,30 +237,30 @@ pub fn match_new_evidence(
         }
         // Only the rules whose required literals occur in the text can match it (see
         // `Prefilter`); each of them then runs its own regex for the match itself.
-        table.prefilter.candidates(&text.text, &mut candidates);
+        table.prefilter.candidates(text.text, &mut candidates);
         for index in candidates.iter() {
             let rule = &table.rules[index];
-            if skip.contains(index) || !rule.applies_to(text) {
+            if skip.contains(index) || !rule.applies(text.kind, text.name) {
                 continue;
             }
-            let Some(m) = rule.regex.find(&text.text) else {
+            let Some(m) = rule.regex.find(text.text) else {
                 continue;
             };
             skip.insert(index);
-            found.push((index, evidence_of(rule, text, m.as_str())));
+            found.push((index, evidence_of(rule, text.kind, text.name, m.as_str())));
         }
     }
     found.sort_unstable_by_key(|(index, _)| *index);
     found.into_iter().map(|(_, evidence)| evidence).collect()
 }
 
-fn evidence_of(rule: &Rule, text: &EvidenceText, matched: &str) -> Evidence {
+fn evidence_of(rule: &Rule, kind: EvidenceKind, name: &str, matched: &str) -> Evidence {
     Evidence {
         rule: rule.id.clone(),
         class: rule.class,
         weight: rule.weight,
-        kind: text.kind,
-        name: text.name.clone(),
+        kind,
+        name: name.to_owned(),
         matched: truncate_chars(matched, MAX_MATCHED_CHARS),
     }
 }
@@ -283,7 +336,9 @@ pub fn decide(evidence: &BTreeMap<String, Evidence>) -> Classification {
     let chosen = top >= table.threshold && lead >= table.margin;
 
     let mut items: Vec<&Evidence> = evidence.values().collect();
-    items.sort_by_key(|e| (table.position(&e.rule), e.rule.clone()));
+    items.sort_by(|a, b| {
+        (table.position(&a.rule), &a.rule).cmp(&(table.position(&b.rule), &b.rule))
+    });
 
     Classification {
         class: chosen.then_some(best),
@@ -372,11 +427,16 @@ struct Rule {
 }
 
 impl Rule {
-    fn applies_to(&self, text: &EvidenceText) -> bool {
+    fn applies(&self, kind: EvidenceKind, name: &str) -> bool {
         match &self.label {
-            Some(label) => text.kind == EvidenceKind::Label && text.name == *label,
-            None => self.kinds.contains(&text.kind),
+            Some(label) => kind == EvidenceKind::Label && name == label,
+            None => self.kinds.contains(&kind),
         }
+    }
+
+    #[cfg(test)]
+    fn applies_to(&self, text: &EvidenceText) -> bool {
+        self.applies(text.kind, &text.name)
     }
 }
 
@@ -720,7 +780,7 @@ mod tests {
                     continue;
                 }
                 if let Some(m) = rule.regex.find(&text.text) {
-                    found.insert(index, evidence_of(rule, text, m.as_str()));
+                    found.insert(index, evidence_of(rule, text.kind, &text.name, m.as_str()));
                 }
             }
         }
@@ -885,8 +945,7 @@ mod tests {
             ids.into_iter()
                 .map(|id| {
                     let rule = &table().rules[table().position(&id)];
-                    let earlier = EvidenceText::note("earlier");
-                    (id, evidence_of(rule, &earlier, "earlier"))
+                    (id, evidence_of(rule, EvidenceKind::Note, "", "earlier"))
                 })
                 .collect()
         })

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::classify::{match_new_texts, TextRef};
 use crate::fact::{
     Acknowledged, ActionItemAdded, ActionItemDone, AlertAcknowledged, AlertNotified,
     ClassificationOverridden, CommanderAssigned, ImpactRecorded, LinkAdded, Mitigated, NoteAdded,
@@ -19,10 +20,9 @@ use crate::incident::{
 };
 use crate::postmortem::draft_revision;
 use crate::{
-    decide, incident_id_for, match_new_evidence, postmortem_edit_refusal, publish_refusal,
-    AlertState, AlertStatus, Authored, ErrorClass, Evidence, EvidenceText, Fact, FactBody,
-    Incident, IncidentStatus, PublishedRevision, SectionEdit, TimelineEntry, TimelineKind,
-    Timestamp,
+    decide, incident_id_for, postmortem_edit_refusal, publish_refusal, AlertState, AlertStatus,
+    Authored, ErrorClass, Evidence, Fact, FactBody, Incident, IncidentStatus, PublishedRevision,
+    SectionEdit, TimelineEntry, TimelineKind, Timestamp,
 };
 
 /// The refusal of anything that would change what a closed incident's published
@@ -140,6 +140,8 @@ impl Projection {
     /// why, a root cause) to the classifier. Evidence only grows, so only the new texts
     /// are matched; a closed incident's class stays as published.
     fn classify_new_evidence(&mut self, fact: &Fact) {
+        // The texts are borrowed from the fact; a why's question and answer are one text.
+        let why_text;
         let (incident_id, texts) = match &fact.body {
             FactBody::AlertNotified(alert) => {
                 let Some(id) = self
@@ -149,36 +151,33 @@ impl Projection {
                 else {
                     return;
                 };
-                let mut texts: Vec<EvidenceText> = alert
-                    .labels
-                    .iter()
-                    .map(|(name, value)| EvidenceText::label(name, value))
-                    .collect();
+                let mut texts: Vec<TextRef<'_>> =
+                    Vec::with_capacity(alert.labels.len() + alert.annotations.len());
+                texts.extend(
+                    alert
+                        .labels
+                        .iter()
+                        .map(|(name, value)| TextRef::label(name, value)),
+                );
                 texts.extend(
                     alert
                         .annotations
                         .iter()
-                        .map(|(name, value)| EvidenceText::annotation(name, value)),
+                        .map(|(name, value)| TextRef::annotation(name, value)),
                 );
                 (id, texts)
             }
-            FactBody::NoteAdded(note) => (note.incident_id, vec![EvidenceText::note(&note.text)]),
-            FactBody::WhyAdded(why) => (
-                why.incident_id,
-                vec![EvidenceText::note(format!(
-                    "{} {}",
-                    why.question, why.answer
-                ))],
-            ),
-            FactBody::WhyAmended(why) => (
-                why.incident_id,
-                vec![EvidenceText::note(format!(
-                    "{} {}",
-                    why.question, why.answer
-                ))],
-            ),
+            FactBody::NoteAdded(note) => (note.incident_id, vec![TextRef::note(&note.text)]),
+            FactBody::WhyAdded(why) => {
+                why_text = format!("{} {}", why.question, why.answer);
+                (why.incident_id, vec![TextRef::note(&why_text)])
+            }
+            FactBody::WhyAmended(why) => {
+                why_text = format!("{} {}", why.question, why.answer);
+                (why.incident_id, vec![TextRef::note(&why_text)])
+            }
             FactBody::RootCauseStated(root) => match &root.text {
-                Some(text) => (root.incident_id, vec![EvidenceText::note(text)]),
+                Some(text) => (root.incident_id, vec![TextRef::note(text)]),
                 None => return,
             },
             _ => return,
@@ -193,16 +192,20 @@ impl Projection {
         if refused || incident.status == IncidentStatus::Closed {
             return;
         }
+        let known = incident
+            .classification
+            .iter()
+            .flat_map(|c| c.evidence.iter());
+        let new = match_new_texts(&texts, known.map(|e| e.rule.as_str()));
+        if new.is_empty() {
+            return;
+        }
         let mut evidence: BTreeMap<String, Evidence> = incident
             .classification
             .iter()
             .flat_map(|c| c.evidence.iter())
             .map(|e| (e.rule.clone(), e.clone()))
             .collect();
-        let new = match_new_evidence(&texts, &evidence);
-        if new.is_empty() {
-            return;
-        }
         evidence.extend(new.into_iter().map(|e| (e.rule.clone(), e)));
         let before = incident.classification.as_ref().and_then(|c| c.class);
         let decided = decide(&evidence);
