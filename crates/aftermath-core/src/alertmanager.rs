@@ -133,8 +133,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Ing
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = match error.path().to_string() {
-            // serde_path_to_error says "." for the root and "?" before any field was read.
-            path if path == "." || path == "?" => "body".to_owned(),
+            // serde_path_to_error says "." for the root and "?" before any field was read;
+            // a key "" (found by fuzzing) prints as nothing.
+            path if path.is_empty() || path == "." || path == "?" => "body".to_owned(),
             path => path,
         };
         IngestError::new(field, error.into_inner().to_string())

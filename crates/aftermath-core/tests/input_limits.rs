@@ -202,6 +202,23 @@ fn wrongly_typed_labels_are_refused_naming_the_field() {
     }
 }
 
+#[test]
+fn refusals_always_name_a_field_even_for_an_empty_key() {
+    // Inputs the fuzz targets (fuzz/) found refused with an empty field name.
+    for body in [
+        &b"{\"\":-\r\r\"\0\0"[..],
+        b"{\"\" :::){\0",
+        b"{\"\":\n@\x1b",
+        b"{\"\":[\r}A",
+    ] {
+        for sender in senders() {
+            if let Err(refused) = (sender.normalize)(body) {
+                assert!(!refused.field.is_empty(), "{}: {refused:?}", sender.name);
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
