@@ -163,6 +163,21 @@ mod tests {
     }
 
     proptest! {
+        /// A token that keeps below its rate is never refused, however long it goes on.
+        #[test]
+        fn a_steady_rate_below_the_limit_is_never_refused(
+            rate in 1u32..100_000,
+            share in 0.05f64..1.0,
+        ) {
+            let limit = TokenRateLimit::new(rate);
+            let interval = Duration::from_secs_f64(1.0 / (f64::from(rate) * share));
+            let mut now = Instant::now();
+            for _ in 0..(3 * rate).min(50_000) {
+                prop_assert!(limit.take(Uuid::nil(), now).is_ok());
+                now += interval;
+            }
+        }
+
         /// Over any window, a token gets at most the burst plus the rate times the window.
         #[test]
         fn never_more_than_burst_plus_rate_times_elapsed(
