@@ -8,11 +8,14 @@ use aftermath_log::{Offset, Partition, SharedLog};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::cluster::LogLocation;
 use super::traffic::{AckedNotification, Ledger};
 
 /// The log as read back: where each fact id first sits, and its stream.
 pub struct LogContents {
     pub first_position: HashMap<Uuid, (Partition, Offset)>,
+    /// Every position of each fact id, in log order (more than one: a retried append).
+    pub positions: HashMap<Uuid, Vec<(Partition, Offset)>>,
     pub stream_of: HashMap<Uuid, String>,
     /// Facts on the log, copies included.
     pub records: u64,
@@ -21,9 +24,12 @@ pub struct LogContents {
     pub copies: u64,
 }
 
-pub async fn read_log(log: &SharedLog) -> LogContents {
+/// Reads every partition of the log at `location` from offset 0 to its end.
+pub async fn read_log(location: &LogLocation) -> LogContents {
+    let mut log: SharedLog = location.open().await;
     let mut contents = LogContents {
         first_position: HashMap::new(),
+        positions: HashMap::new(),
         stream_of: HashMap::new(),
         records: 0,
         copies: 0,
@@ -31,16 +37,35 @@ pub async fn read_log(log: &SharedLog) -> LogContents {
     for partition in 0..log.partitions() {
         let end = log.end_offset(partition).await.unwrap();
         let mut next = 0;
+        // A remote log may answer empty while its reader is still fetching: only many
+        // empty reads in a row mean the partition ends early.
+        let mut empty_reads = 0;
         while next < end {
             let batch = log.read(partition, next, 2000).await.unwrap();
-            assert!(
-                !batch.is_empty(),
-                "partition {partition} ends early at {next}"
-            );
+            if batch.is_empty() {
+                empty_reads += 1;
+                assert!(
+                    empty_reads < 200,
+                    "partition {partition} ends early at {next}"
+                );
+                // A reader that reported the partition's end may not fetch again soon: a
+                // fresh one starts from the offset asked.
+                if empty_reads % 10 == 0 {
+                    log = location.open().await;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            empty_reads = 0;
             for logged in batch {
                 next = logged.offset + 1;
                 contents.records += 1;
                 let fact = logged.fact;
+                contents
+                    .positions
+                    .entry(fact.fact_id)
+                    .or_default()
+                    .push((partition, logged.offset));
                 if contents
                     .first_position
                     .insert(fact.fact_id, (partition, logged.offset))
@@ -71,6 +96,9 @@ pub struct Findings {
     pub duplicated: Vec<String>,
     /// Timelines out of log order, or entries of facts the log does not hold.
     pub disordered: Vec<String>,
+    /// Entries in the order of a later copy of their fact rather than the first one: the
+    /// projector folded the retried copy, so it did not see the first (see RELIABILITY.md).
+    pub folded_from_later_copy: Vec<String>,
 }
 
 /// One timeline entry as exported.
@@ -220,23 +248,47 @@ pub fn check(
     }
 
     // Per incident, the timeline follows the log: positions never go back, one partition.
+    // A fact with several copies on the log may stand at any of them; standing at a later
+    // copy than the first is reported separately.
     let mut last: BTreeMap<&str, (Partition, Offset)> = BTreeMap::new();
     for entry in &entries {
-        let Some(position) = log.first_position.get(&entry.fact_id).copied() else {
+        let Some(copies) = log.positions.get(&entry.fact_id) else {
             findings.disordered.push(format!(
                 "{} entry of incident {} names fact {}, which is not on the log",
                 entry.kind, entry.incident, entry.fact_id
             ));
             continue;
         };
-        if let Some(previous) = last.insert(entry.incident, position) {
-            if previous.0 != position.0 || previous.1 > position.1 {
-                findings.disordered.push(format!(
-                    "incident {}: {} entry of fact {} at {position:?} follows {previous:?}",
-                    entry.incident, entry.kind, entry.fact_id
-                ));
+        let previous = last.get(entry.incident).copied();
+        let position = match previous {
+            None => copies[0],
+            Some(previous) => {
+                let in_order = copies
+                    .iter()
+                    .copied()
+                    .find(|position| position.0 == previous.0 && *position >= previous);
+                match in_order {
+                    Some(position) if position == copies[0] => position,
+                    Some(position) => {
+                        findings.folded_from_later_copy.push(format!(
+                            "incident {}: {} entry of fact {} (copies at {copies:?}) \
+                             follows {previous:?}",
+                            entry.incident, entry.kind, entry.fact_id
+                        ));
+                        position
+                    }
+                    None => {
+                        findings.disordered.push(format!(
+                            "incident {}: {} entry of fact {} (copies at {copies:?}) \
+                             follows {previous:?}",
+                            entry.incident, entry.kind, entry.fact_id
+                        ));
+                        copies[0]
+                    }
+                }
             }
-        }
+        };
+        last.insert(entry.incident, position);
     }
     findings
 }
