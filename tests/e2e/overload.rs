@@ -25,6 +25,22 @@ async fn stalled_request(app: &TestApp) -> TcpStream {
     stream
 }
 
+/// Waits until `/metrics` (never shed) counts `count` requests in flight.
+async fn wait_until_in_flight(app: &TestApp, count: u64) {
+    for _ in 0..3000 {
+        let text = app.get("/metrics", &app.reader).await.text;
+        let in_flight = text
+            .lines()
+            .find_map(|line| line.strip_prefix("aftermath_requests_in_flight "))
+            .and_then(|value| value.trim().parse::<u64>().ok());
+        if in_flight == Some(count) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{count} stalled requests never held their permits");
+}
+
 /// Whether the API sheds now (asked with a read, which appends nothing either way).
 async fn sheds(app: &TestApp) -> bool {
     app.get("/v1/incidents", &app.reader).await.status == 503
@@ -39,7 +55,13 @@ async fn beyond_the_cap_requests_are_shed_with_503_and_nothing_acknowledged_is_l
     let app = spawn_app_from(config, data_dir, parts).await;
 
     let log_before = app.log_end().await;
-    let stalled = [stalled_request(&app).await, stalled_request(&app).await];
+    // One at a time, each waited for until it holds its permit (a request arriving while
+    // another is counted would itself be shed).
+    let mut stalled = Vec::new();
+    for holding in 1..=2 {
+        stalled.push(stalled_request(&app).await);
+        wait_until_in_flight(&app, holding).await;
+    }
     // The stalled requests reach the server asynchronously; wait until both hold a permit.
     let mut shed = false;
     for _ in 0..3000 {

@@ -38,6 +38,17 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// Requests holding a permit now.
+    pub fn in_flight(&self) -> usize {
+        self.limit - self.permits.available_permits()
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
 impl Default for Admission {
     fn default() -> Self {
         Self::new(DEFAULT_MAX_IN_FLIGHT)

@@ -101,6 +101,8 @@ pub(crate) struct Metrics {
     pub(crate) ingest_rejections: IntCounterVec,
     pub(crate) http_rejections: IntCounterVec,
     pub(crate) requests_shed: IntCounterVec,
+    pub(crate) requests_in_flight: IntGauge,
+    pub(crate) requests_in_flight_limit: IntGauge,
     // The log.
     pub(crate) facts_appended: IntCounterVec,
     pub(crate) facts_duplicate: IntCounterVec,
@@ -167,6 +169,26 @@ impl Metrics {
                  (--max-in-flight) was reached, by route pattern.",
                 &["route"],
             ),
+            requests_in_flight: {
+                let gauge = IntGauge::new(
+                    "aftermath_requests_in_flight",
+                    "API requests being served (sampled at scrape; the scrape itself is not \
+                     counted).",
+                )
+                .expect("a constant metric definition is valid");
+                register(&registry, gauge.clone());
+                gauge
+            },
+            requests_in_flight_limit: {
+                let gauge = IntGauge::new(
+                    "aftermath_requests_in_flight_limit",
+                    "The cap on API requests in flight (--max-in-flight); beyond it requests \
+                     are shed with 503.",
+                )
+                .expect("a constant metric definition is valid");
+                register(&registry, gauge.clone());
+                gauge
+            },
             facts_appended: counters(
                 &registry,
                 "aftermath_facts_appended_total",

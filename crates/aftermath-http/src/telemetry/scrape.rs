@@ -35,6 +35,13 @@ pub(crate) async fn metrics(
     if !state.telemetry.public_scrape {
         caller?.require(Scope::Read)?;
     }
+    let metrics = state.telemetry.metrics();
+    metrics
+        .requests_in_flight
+        .set(state.admission.in_flight() as i64);
+    metrics
+        .requests_in_flight_limit
+        .set(state.admission.limit() as i64);
     sample_partitions(&state).await;
     sample_incidents(&state).await;
     let text = state
