@@ -380,39 +380,6 @@ async fn run_role(args: &RunArgs, role: Role) -> anyhow::Result<()> {
     app.run_until_stopped(aftermath::shutdown_signal()).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn serve_config(args: &[&str]) -> Config {
-        let cli = Cli::try_parse_from([&["aftermath", "serve"], args].concat()).unwrap();
-        let Command::Serve(run_args) = cli.command else {
-            panic!("parsed as serve")
-        };
-        run_args.config(Role::All).unwrap()
-    }
-
-    #[test]
-    fn recent_fact_ids_comes_from_the_flag_or_the_environment_else_the_default() {
-        // One test sets the variable, so no other test can observe it half-way.
-        std::env::remove_var("AFTERMATH_RECENT_FACT_IDS");
-        assert_eq!(
-            serve_config(&[]).recent_fact_ids,
-            aftermath_log::DEFAULT_RECENT_FACT_IDS
-        );
-        assert_eq!(serve_config(&["--recent-fact-ids", "0"]).recent_fact_ids, 0);
-        std::env::set_var("AFTERMATH_RECENT_FACT_IDS", "250000");
-        assert_eq!(serve_config(&[]).recent_fact_ids, 250_000);
-        assert_eq!(
-            serve_config(&["--recent-fact-ids", "7"]).recent_fact_ids,
-            7,
-            "the flag wins over the environment"
-        );
-        std::env::remove_var("AFTERMATH_RECENT_FACT_IDS");
-        assert!(Cli::try_parse_from(["aftermath", "serve", "--recent-fact-ids", "many"]).is_err());
-    }
-}
-
 async fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
@@ -459,5 +426,38 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no live token named {name:?}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from([&["aftermath", "serve"], args].concat()).unwrap();
+        let Command::Serve(run_args) = cli.command else {
+            panic!("parsed as serve")
+        };
+        run_args.config(Role::All).unwrap()
+    }
+
+    #[test]
+    fn recent_fact_ids_comes_from_the_flag_or_the_environment_else_the_default() {
+        // One test sets the variable, so no other test can observe it half-way.
+        std::env::remove_var("AFTERMATH_RECENT_FACT_IDS");
+        assert_eq!(
+            serve_config(&[]).recent_fact_ids,
+            aftermath_log::DEFAULT_RECENT_FACT_IDS
+        );
+        assert_eq!(serve_config(&["--recent-fact-ids", "0"]).recent_fact_ids, 0);
+        std::env::set_var("AFTERMATH_RECENT_FACT_IDS", "250000");
+        assert_eq!(serve_config(&[]).recent_fact_ids, 250_000);
+        assert_eq!(
+            serve_config(&["--recent-fact-ids", "7"]).recent_fact_ids,
+            7,
+            "the flag wins over the environment"
+        );
+        std::env::remove_var("AFTERMATH_RECENT_FACT_IDS");
+        assert!(Cli::try_parse_from(["aftermath", "serve", "--recent-fact-ids", "many"]).is_err());
     }
 }
