@@ -231,22 +231,9 @@ async fn postgresql_cut_mid_work_pauses_the_projector_which_resumes_without_loss
     );
     let incident: Value = app.only_incident().await;
     assert_eq!(incident["status"], "resolved", "{incident}");
-    let kinds: Vec<String> = app
-        .timeline(&id)
-        .await
-        .iter()
-        .map(|entry| entry["kind"].as_str().unwrap().to_owned())
-        .collect();
     assert_eq!(
-        kinds,
-        [
-            "opened",
-            "alert_firing",
-            "alert_firing",
-            "alert_resolved",
-            "alert_resolved",
-            "auto_resolved"
-        ],
+        kinds(&app.timeline(&id).await),
+        CHECKOUT_FIRED_AND_RESOLVED,
         "every fact folded exactly once"
     );
     app.stop().await;

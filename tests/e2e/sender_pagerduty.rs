@@ -1,11 +1,11 @@
 //! PagerDuty Events API v2 over real HTTP, and the real Alertmanager binary sending to
 //! `/v2/enqueue` through its `pagerduty_configs`.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::real_alertmanager::Alertmanager;
 use crate::support::*;
 
 const TRIGGER: &str = include_str!("../fixtures/pagerduty/trigger.json");
@@ -138,103 +138,37 @@ async fn invalid_events_and_keys_are_refused_as_pagerduty_does_and_append_nothin
     app.stop().await;
 }
 
-/// The Debian package names the binary `prometheus-alertmanager`.
-fn alertmanager_binary() -> String {
-    for name in ["prometheus-alertmanager", "alertmanager"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-            .is_ok_and(|output| output.status.success());
-        if found {
-            return name.to_owned();
-        }
-    }
-    panic!(
-        "Alertmanager is not installed; `apt-get install prometheus-alertmanager` \
-         (scripts/test does)"
+/// A real Alertmanager sending to Aftermath's `/v2/enqueue` through `pagerduty_configs`.
+async fn alertmanager_to(aftermath: &str, routing_key: &str) -> Alertmanager {
+    Alertmanager::start(&format!(
+        "route:\n  receiver: aftermath\n  group_by: [alertname]\n  group_wait: 1s\n  \
+         group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: aftermath\n    \
+         pagerduty_configs:\n      - routing_key: {routing_key}\n        url: {aftermath}/v2/enqueue\n        \
+         send_resolved: true\n"
+    ))
+    .await
+}
+
+/// Posts the DiskFull alert to Alertmanager, ending at `ends_at`, as Prometheus would.
+async fn post_alert(alertmanager: &Alertmanager, ends_at: &str) {
+    let alert = json!([{
+        "labels": {"alertname": "DiskFull", "service": "billing", "severity": "critical", "instance": "db-1"},
+        "annotations": {"summary": "Disk almost full on db-1"},
+        "startsAt": "2026-11-24T07:00:00Z",
+        "endsAt": ends_at,
+        "generatorURL": "http://prometheus.example/graph"
+    }]);
+    let reply = reqwest::Client::new()
+        .post(format!("{}/api/v2/alerts", alertmanager.base))
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        reply.status().is_success(),
+        "{}",
+        reply.text().await.unwrap()
     );
-}
-
-struct Alertmanager {
-    child: Child,
-    api: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Alertmanager {
-    async fn start(aftermath: &str, routing_key: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "route:\n  receiver: aftermath\n  group_by: [alertname]\n  group_wait: 1s\n  \
-             group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: aftermath\n    \
-             pagerduty_configs:\n      - routing_key: {routing_key}\n        url: {aftermath}/v2/enqueue\n        \
-             send_resolved: true\n"
-        );
-        std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(alertmanager_binary())
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("alertmanager.yml").display()
-            ))
-            .arg(format!("--storage.path={}", dir.path().display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("alertmanager starts");
-        let am = Self {
-            child,
-            api: format!("http://127.0.0.1:{port}/api/v2"),
-            _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..250 {
-            if http
-                .get(format!("{}/status", am.api))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return am;
-            }
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-        panic!("alertmanager did not come up");
-    }
-
-    async fn post_alert(&self, ends_at: &str) {
-        let alert = json!([{
-            "labels": {"alertname": "DiskFull", "service": "billing", "severity": "critical", "instance": "db-1"},
-            "annotations": {"summary": "Disk almost full on db-1"},
-            "startsAt": "2026-11-24T07:00:00Z",
-            "endsAt": ends_at,
-            "generatorURL": "http://prometheus.example/graph"
-        }]);
-        let reply = reqwest::Client::new()
-            .post(format!("{}/alerts", self.api))
-            .json(&alert)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            reply.status().is_success(),
-            "{}",
-            reply.text().await.unwrap()
-        );
-    }
 }
 
 async fn wait_for_status(app: &TestApp, status: &str) -> Value {
@@ -251,9 +185,9 @@ async fn wait_for_status(app: &TestApp, status: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_alertmanager_opens_and_resolves_incidents_through_pagerduty_configs() {
     let app = spawn_app().await;
-    let alertmanager = Alertmanager::start(&app.base, &app.ingest).await;
+    let alertmanager = alertmanager_to(&app.base, &app.ingest).await;
     let far_future = "2099-01-01T00:00:00Z";
-    alertmanager.post_alert(far_future).await;
+    post_alert(&alertmanager, far_future).await;
     let incident = wait_for_status(&app, "triggered").await;
     assert!(
         incident["title"].as_str().unwrap().contains("DiskFull"),
@@ -263,7 +197,7 @@ async fn the_real_alertmanager_opens_and_resolves_incidents_through_pagerduty_co
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    alertmanager.post_alert(&now).await;
+    post_alert(&alertmanager, &now).await;
     let resolved = wait_for_status(&app, "resolved").await;
     assert_eq!(resolved["id"], incident["id"]);
     assert_eq!(app.incidents("all").await.len(), 1);

@@ -420,3 +420,22 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
     mac.update(message);
     hex::encode(mac.finalize().into_bytes())
 }
+
+/// The kinds of a timeline's entries, in order.
+pub fn kinds(timeline: &[Value]) -> Vec<String> {
+    timeline
+        .iter()
+        .map(|entry| entry["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The checkout group's timeline once both its alerts fired and resolved: one entry per
+/// real state change.
+pub const CHECKOUT_FIRED_AND_RESOLVED: [&str; 6] = [
+    "opened",
+    "alert_firing",
+    "alert_firing",
+    "alert_resolved",
+    "alert_resolved",
+    "auto_resolved",
+];
