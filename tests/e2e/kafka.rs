@@ -12,16 +12,9 @@ use aftermath_log::{EmbeddedLog, KafkaConfig, KafkaLog, SharedLog};
 use aftermath_store::{PgStore, Projector, SharedStore, SqliteStore};
 use std::sync::Arc;
 
+use crate::infra::free_port;
 use crate::infra::{Broker, Proxy, TestDatabase};
 use crate::support::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_answers_503_then_recovers_without_losing_or_duplicating() {

@@ -3,7 +3,6 @@
 //! and a bad filter directive stopping startup with a message that says why.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::infra::free_port;
 use crate::support::{hmac_sha256_hex, webhook};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aftermath");
@@ -47,14 +47,6 @@ fn create_token(data: &Path, name: &str, scopes: &str, signing_secret: Option<&s
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Collects a pipe's lines on a thread, so the server never blocks on a full pipe.

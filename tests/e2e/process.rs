@@ -1,10 +1,10 @@
 //! The real `aftermath` binary: kill -9 under load, restart, rebuild, export; token and
 //! demo commands.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::infra::free_port;
 use crate::support::webhook;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aftermath");
@@ -25,14 +25,6 @@ fn stdout(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// (log end, lag), summed over every partition.

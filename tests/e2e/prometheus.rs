@@ -7,13 +7,13 @@
 //! `prometheus` binary is missing (Debian's `prometheus` package, which
 //! `scripts/validate-deploy` installs).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::infra::free_port;
 use crate::support::webhook;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aftermath");
@@ -21,14 +21,6 @@ const RULES: &str = include_str!("../../deploy/prometheus/aftermath-rules.yml");
 /// Every rule's `for:` in the test copy: long enough to be a real pending phase across
 /// several 1 s evaluations, short enough to fire within seconds.
 const TEST_FOR: &str = "3s";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process, killed (and reaped) on drop; its stderr goes to a file for the
 /// failure messages.

@@ -23,11 +23,7 @@ impl Alertmanager {
     pub async fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::infra::free_port();
         // The Debian package names the binary `prometheus-alertmanager`.
         let binary = ["prometheus-alertmanager", "alertmanager"]
             .into_iter()

@@ -4,12 +4,12 @@
 //! to install it; nothing skips.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::infra::free_port;
 use anyhow::{anyhow, bail, ensure, Context};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -103,14 +103,6 @@ fn string_value(value: Value, what: &str) -> anyhow::Result<String> {
         Value::String(text) => Ok(text),
         other => bail!("WebDriver returned {other} as the {what}, not a string"),
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `chromedriver` process on a loopback port, killed on drop.

@@ -7,20 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::infra::free_port;
 use crate::infra::{Broker, TestDatabase};
 use crate::support::Backend;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aftermath");
 /// Kafka partitions of the test topic: more than one, so projectors share them.
 const PARTITIONS: u32 = 3;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One role of the deployment. Its port stays the same across restarts, so clients keep
 /// one address and simply fail while it is down.
