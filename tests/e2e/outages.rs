@@ -1,8 +1,9 @@
-//! Outages of the parts Aftermath stands on: a full disk under the embedded SQLite files,
-//! and PostgreSQL cut away mid-work under the projector. Each is
-//! answered without a lie (503 with `Retry-After`, never a 2xx for what was not written),
-//! recovers by itself when the part is back, and loses or duplicates nothing; the recovery
-//! time is printed, never asserted.
+//! Outages of the parts Aftermath stands on: a full disk and a file system gone read-only
+//! under the embedded SQLite files, and PostgreSQL cut away mid-work under the projector.
+//! Each is answered without a lie (503 with `Retry-After`, never a 2xx for what was not
+//! written), recovers when the part is back (by itself, or after the restart a repaired
+//! file system needs), and loses, duplicates or corrupts nothing; the recovery time is
+//! printed, never asserted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,6 +148,130 @@ async fn a_full_disk_is_503_and_recovers_by_itself_without_loss_or_corruption() 
     app.stop().await;
     assert_eq!(integrity(&disk.path.join("log.sqlite")).await, "ok");
     assert_eq!(integrity(&disk.path.join("projections.sqlite")).await, "ok");
+}
+
+/// A small ext4 file system in an image on a loop device, mounted with the usual
+/// `errors=remount-ro` (root, as the suite and CI run); unmounted when dropped.
+struct LoopDisk {
+    path: PathBuf,
+    image: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopDisk {
+    fn mount() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        let image = dir.path().join("disk.img");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image));
+        let disk = Self {
+            path,
+            image,
+            _dir: dir,
+        };
+        disk.attach();
+        disk
+    }
+
+    fn attach(&self) {
+        let options = "loop,errors=remount-ro";
+        run_mount(&["-o", options, self.image.to_str().unwrap()], &self.path);
+    }
+
+    /// What ext4 does when it detects an error on a disk: the kernel turns the mounted
+    /// file system read-only under the files open on it, and keeps it so until unmounted.
+    fn fail_read_only(&self) {
+        let output = Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        let source = String::from_utf8(output.stdout).unwrap();
+        let device = Path::new(source.trim()).file_name().unwrap().to_owned();
+        let trigger = Path::new("/sys/fs/ext4")
+            .join(device)
+            .join("trigger_fs_error");
+        std::fs::write(&trigger, "1").unwrap();
+        let probe = std::fs::write(self.path.join("probe"), "x").unwrap_err();
+        assert_eq!(probe.raw_os_error(), Some(30), "EROFS: {probe}");
+    }
+
+    /// What an operator does next: unmount, `e2fsck`, mount again read-write.
+    fn repair(&self) {
+        run(Command::new("umount").arg(&self.path));
+        let status = Command::new("e2fsck")
+            .args(["-f", "-y"])
+            .arg(&self.image)
+            .output()
+            .unwrap()
+            .status;
+        // 0: clean; 1: errors corrected (the error flag the failure left behind).
+        assert!(matches!(status.code(), Some(0 | 1)), "e2fsck: {status}");
+        self.attach();
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_file_system_is_503_and_a_restart_after_repair_loses_nothing() {
+    let disk = LoopDisk::mount();
+    let config = Config::new(&disk.path, "127.0.0.1:0".parse().unwrap());
+    let app = spawn_app_from(config.clone(), tempfile::tempdir().unwrap(), None).await;
+    let mut taken: Vec<usize> = Vec::new();
+    for group in 0..20 {
+        let reply = app
+            .post("/v1/ingest/alertmanager", &app.ingest, &opening(group))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        taken.push(group);
+    }
+    app.caught_up().await;
+
+    disk.fail_read_only();
+    for group in 20..30 {
+        let reply = app
+            .post("/v1/ingest/alertmanager", &app.ingest, &opening(group))
+            .await;
+        reply.assert_error(503, "retry later");
+        assert!(reply.headers.contains_key("retry-after"));
+    }
+    // What was acknowledged before stays readable.
+    assert_eq!(app.incidents("all").await.len(), taken.len());
+    app.stop().await;
+
+    let repaired_at = Instant::now();
+    disk.repair();
+    assert_eq!(integrity(&disk.path.join("log.sqlite")).await, "ok");
+    assert_eq!(integrity(&disk.path.join("projections.sqlite")).await, "ok");
+    let app = spawn_app_from(config, tempfile::tempdir().unwrap(), None).await;
+    retry_until_taken(&app, &opening(20)).await;
+    taken.push(20);
+    eprintln!(
+        "read-only file system: ingest took notifications again {:?} after the repair \
+         started (unmount, e2fsck, mount, restart)",
+        repaired_at.elapsed()
+    );
+    every_acknowledged_notification_is_an_incident(&app, &taken).await;
+    app.stop().await;
 }
 
 /// `aftermath_projector_batch_failures_total{reason="database"}` from `/metrics`.
