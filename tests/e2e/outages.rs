@@ -234,7 +234,8 @@ fn run(command: &mut Command) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_file_system_is_503_and_a_restart_after_repair_loses_nothing() {
     let disk = LoopDisk::mount();
-    let config = Config::new(&disk.path, "127.0.0.1:0".parse().unwrap());
+    let mut config = Config::new(&disk.path, "127.0.0.1:0".parse().unwrap());
+    config.metrics_public = true;
     let app = spawn_app_from(config.clone(), tempfile::tempdir().unwrap(), None).await;
     let mut taken: Vec<usize> = Vec::new();
     for group in 0..20 {
@@ -254,8 +255,9 @@ async fn a_read_only_file_system_is_503_and_a_restart_after_repair_loses_nothing
         reply.assert_error(503, "retry later");
         assert!(reply.headers.contains_key("retry-after"));
     }
-    // What was acknowledged before stays readable.
+    // What was acknowledged before stays readable, and the metrics say what is wrong.
     assert_eq!(app.incidents("all").await.len(), taken.len());
+    assert!(metric_sum(&app, "aftermath_log_append_errors_total{", "").await >= 10.0);
     app.stop().await;
 
     let repaired_at = Instant::now();
@@ -276,15 +278,22 @@ async fn a_read_only_file_system_is_503_and_a_restart_after_repair_loses_nothing
 
 /// `aftermath_projector_batch_failures_total{reason="database"}` from `/metrics`.
 async fn database_failures(app: &TestApp) -> f64 {
+    metric_sum(
+        app,
+        "aftermath_projector_batch_failures_total{",
+        r#"reason="database""#,
+    )
+    .await
+}
+
+/// The sum of the `/metrics` samples whose line starts with `prefix` and holds `label`.
+async fn metric_sum(app: &TestApp, prefix: &str, label: &str) -> f64 {
     let text = app
         .request(reqwest::Method::GET, "/metrics", None, None, &[])
         .await
         .text;
     text.lines()
-        .filter(|line| {
-            line.starts_with("aftermath_projector_batch_failures_total{")
-                && line.contains(r#"reason="database""#)
-        })
+        .filter(|line| line.starts_with(prefix) && line.contains(label))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
