@@ -169,23 +169,84 @@ pub struct KafkaLog {
     config: KafkaConfig,
     partitions: Partition,
     producer: ProducerSlot,
-    /// One assign-only consumer per partition, created on first read.
-    readers: Arc<Mutex<BTreeMap<Partition, PartitionReader>>>,
+    /// Idle assign-only consumers of each partition, taken out for a read and put back
+    /// after it (see [`READERS_PER_PARTITION`]).
+    readers: Arc<Mutex<BTreeMap<Partition, Vec<PartitionReader>>>>,
     membership: Option<Membership>,
     acknowledged: Mutex<AcknowledgedIds>,
 }
 
 struct PartitionReader {
     consumer: BaseConsumer,
-    /// The offset the next message polled will have.
+    /// The first offset not yet answered: a read from here continues without a new
+    /// assignment.
     next: Offset,
+    /// The offset the consumer's next message must have, or `None` right after an
+    /// assignment, when the first message may stand at or before `next` (see [`Step`]).
+    polled_next: Option<Offset>,
+    /// How far before `next` the current assignment starts (0 unless the broker skipped
+    /// the offset asked for; see [`Step::Rewind`]).
+    rewind: Offset,
+    /// When the current assignment was made.
+    assigned_at: Instant,
     /// The last event was the partition's end (`enable.partition.eof`): nothing more was
     /// fetched since, so a read need not wait.
     at_end: bool,
     /// No event (fact or end of partition) arrived since the last assignment: the reader
     /// is still connecting or fetching for the first time.
     fresh: bool,
+    /// Since when every read at the partition's end came back empty, and when the broker
+    /// was last asked whether the partition holds more.
+    idle: StuckReaderWatch,
+    /// When the last read ended: the least recently used reader goes first.
+    last_used: Instant,
 }
+
+/// Notices a reader that keeps answering empty at what it took for the partition's end
+/// while the broker holds more: every [`STUCK_CHECK_INTERVAL`] of empty reads the
+/// broker's high watermark is fetched, and a reader behind it is replaced by a fresh one.
+#[derive(Default)]
+struct StuckReaderWatch {
+    empty_since: Option<Instant>,
+    checked_at: Option<Instant>,
+}
+
+impl StuckReaderWatch {
+    /// Records an empty read; true when it is time to ask the broker for its end.
+    fn empty_read(&mut self, now: Instant) -> bool {
+        let since = *self.empty_since.get_or_insert(now);
+        let last = self.checked_at.unwrap_or(since);
+        if now.duration_since(last) >= STUCK_CHECK_INTERVAL {
+            self.checked_at = Some(now);
+            return true;
+        }
+        false
+    }
+
+    fn delivered(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// How long a reader may answer empty at the partition's end before the broker is asked
+/// whether it really holds nothing more.
+const STUCK_CHECK_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Readers kept per partition: one for each follower of the log in a process (the
+/// projector, the notifier) and one for a rebuild or a catch-up's read-ahead.
+const READERS_PER_PARTITION: usize = 4;
+
+/// How long a waiting read polls at a time, to look at the fetch responses in between.
+const POLL_SLICE: Duration = Duration::from_millis(50);
+/// How long after an assignment no event at all (neither a message nor the partition's
+/// end) means the broker skipped the offset due. A broker holds a fetch that finds
+/// nothing for up to `fetch.wait.max.ms` (500 ms by default) before answering it; a slow
+/// one only costs a few records read and passed over.
+const REWIND_AFTER: Duration = Duration::from_millis(1000);
+/// The first step back, doubled on each further rewind up to [`MAX_REWIND`] (a record
+/// batch of librdkafka holds at most `batch.num.messages`, 10,000 by default).
+const FIRST_REWIND: Offset = 16;
+const MAX_REWIND: Offset = 1 << 17;
 
 /// How long a read waits for the first fact while the reader is not known to be at the
 /// partition's end (in the middle of a fetch).
@@ -196,6 +257,258 @@ const FIRST_READ_WAIT: Duration = Duration::from_secs(2);
 
 fn unavailable(what: &str, error: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(format!("{what}: {error}"))
+}
+
+/// What to do with a polled message, given the offset the consumer's stream must continue
+/// with (`polled_next`, `None` right after an assignment) and the first offset not yet
+/// answered (`next`). Offsets of a topic written only by an idempotent producer, never
+/// compacted, have no gaps, so a read answers an unbroken run from the offset asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// The next offset to answer.
+    Deliver,
+    /// Before the offset asked for: a rewound assignment passing over what was answered.
+    Skip,
+    /// The first message after an assignment stands past the offset asked for. A Kafka
+    /// broker answers a fetch from inside a record batch with that whole batch; tansu 0.6
+    /// answers with the batches after it. Start again from further back.
+    Rewind,
+    /// The consumer's stream skipped or went back: give up this reader.
+    Broken,
+}
+
+fn step(polled_next: Option<Offset>, next: Offset, offset: Offset) -> Step {
+    match polled_next {
+        Some(expected) if offset != expected => Step::Broken,
+        None if offset > next => Step::Rewind,
+        _ if offset < next => Step::Skip,
+        _ => Step::Deliver,
+    }
+}
+
+impl PartitionReader {
+    fn new(config: &KafkaConfig) -> Result<Self, LogError> {
+        Ok(Self {
+            consumer: create_reader(config)?,
+            next: u64::MAX,
+            polled_next: None,
+            rewind: 0,
+            assigned_at: Instant::now(),
+            at_end: false,
+            fresh: true,
+            idle: StuckReaderWatch::default(),
+            last_used: Instant::now(),
+        })
+    }
+
+    /// Reads up to `max` facts of `partition` from offset `from`; also answers whether
+    /// this reader may serve the next read (false: replace it with a fresh one).
+    fn read(
+        &mut self,
+        topic: &str,
+        partition: Partition,
+        from: Offset,
+        max: usize,
+    ) -> (Result<Vec<LoggedFact>, LogError>, bool) {
+        if self.next != from {
+            if let Err(error) = self.assign(topic, partition, from, 0) {
+                return (Err(error), false);
+            }
+        }
+        // A batch is what the reader has already fetched: wait only for its first fact,
+        // and not at all when the last event was the end of the partition. Under load
+        // the batches grow by themselves while the projector commits the previous one.
+        let mut facts = Vec::new();
+        let deadline = Instant::now()
+            + if self.fresh {
+                FIRST_READ_WAIT
+            } else {
+                READ_WAIT
+            };
+        while facts.len() < max {
+            let waiting = facts.is_empty() && !self.at_end;
+            let wait = if waiting {
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(POLL_SLICE)
+            } else {
+                Duration::ZERO
+            };
+            let Some(message) = self.consumer.poll(wait) else {
+                if waiting && Instant::now() < deadline {
+                    // Nothing yet, not even the partition's end: tansu 0.6 answers a fetch
+                    // from inside the last record batch with nothing at all.
+                    if self.fresh && self.next > 0 && self.assigned_at.elapsed() >= REWIND_AFTER {
+                        if let Err(error) = self.rewind_further(topic, partition, None) {
+                            return (Err(error), false);
+                        }
+                    }
+                    continue;
+                }
+                break;
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(rdkafka::error::KafkaError::PartitionEOF(_)) => {
+                    self.at_end = true;
+                    self.fresh = false;
+                    break;
+                }
+                Err(error) => {
+                    return (Err(unavailable("reading from Kafka failed", error)), false);
+                }
+            };
+            self.at_end = false;
+            self.fresh = false;
+            let offset = message.offset() as Offset;
+            match step(self.polled_next, self.next, offset) {
+                Step::Deliver => {}
+                Step::Skip => {
+                    self.polled_next = Some(offset + 1);
+                    continue;
+                }
+                Step::Rewind => {
+                    if let Err(error) = self.rewind_further(topic, partition, Some(offset)) {
+                        return (Err(error), false);
+                    }
+                    continue;
+                }
+                Step::Broken => {
+                    tracing::warn!(
+                        partition,
+                        expected = self.polled_next.unwrap_or(self.next),
+                        delivered = offset,
+                        "the Kafka reader delivered an unexpected offset; starting a new reader"
+                    );
+                    if facts.is_empty() {
+                        let error = LogError::Unavailable(format!(
+                            "Kafka delivered offset {offset} of partition {partition} when \
+                             {} was due; reading again with a new reader",
+                            self.next
+                        ));
+                        return (Err(error), false);
+                    }
+                    // Answer the unbroken run from `from`; a fresh reader goes on from there.
+                    return (Ok(facts), false);
+                }
+            }
+            let fact = match message.payload() {
+                Some(bytes) => std::str::from_utf8(bytes)
+                    .map_err(|error| error.to_string())
+                    .and_then(|text| Fact::from_json(text).map_err(|error| error.to_string())),
+                None => Err("empty message".to_owned()),
+            };
+            self.polled_next = Some(offset + 1);
+            self.next = offset + 1;
+            match fact {
+                Ok(fact) => facts.push(LoggedFact {
+                    partition,
+                    offset,
+                    fact,
+                }),
+                Err(message) => {
+                    let error = LogError::Unreadable {
+                        partition,
+                        offset,
+                        message,
+                    };
+                    return (Err(error), true);
+                }
+            }
+        }
+        if !facts.is_empty() {
+            self.idle.delivered();
+            return (Ok(facts), true);
+        }
+        let keep = !(self.at_end
+            && self.idle.empty_read(Instant::now())
+            && self.behind_the_broker(topic, partition));
+        (Ok(facts), keep)
+    }
+
+    /// Assigns the reader to `partition` so that it answers from offset `from`, polling
+    /// from `rewind` offsets before it.
+    fn assign(
+        &mut self,
+        topic: &str,
+        partition: Partition,
+        from: Offset,
+        rewind: Offset,
+    ) -> Result<(), LogError> {
+        let start = from.saturating_sub(rewind);
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition as i32, KafkaOffset::Offset(start as i64))
+            .map_err(|error| unavailable("bad Kafka offset", error))?;
+        self.consumer
+            .assign(&assignment)
+            .map_err(|error| unavailable("cannot assign a Kafka partition", error))?;
+        self.next = from;
+        self.polled_next = None;
+        self.rewind = from - start;
+        self.assigned_at = Instant::now();
+        self.at_end = false;
+        self.fresh = true;
+        self.idle.delivered();
+        Ok(())
+    }
+
+    /// Assigns the reader again, further back before the offset due, after the broker
+    /// skipped it (`delivered`: the offset it delivered instead, if any).
+    fn rewind_further(
+        &mut self,
+        topic: &str,
+        partition: Partition,
+        delivered: Option<Offset>,
+    ) -> Result<(), LogError> {
+        let rewind = (self.rewind * 2).max(FIRST_REWIND);
+        let no_further_back = self.next.saturating_sub(rewind) == self.next - self.rewind;
+        if no_further_back && delivered.is_none() {
+            // Already reading from the partition's start: let the fetch in flight answer.
+            self.assigned_at = Instant::now();
+            return Ok(());
+        }
+        if no_further_back || self.rewind >= MAX_REWIND {
+            return Err(LogError::Unavailable(format!(
+                "Kafka does not deliver offset {} of partition {partition} (delivered {}), \
+                 even reading from {} offsets before it; is the broker reachable?",
+                self.next,
+                delivered.map_or("nothing".to_owned(), |offset| offset.to_string()),
+                self.rewind
+            )));
+        }
+        tracing::debug!(
+            partition,
+            due = self.next,
+            ?delivered,
+            rewind,
+            "the broker skipped the offset due; assigning from further back"
+        );
+        self.assign(topic, partition, self.next, rewind)
+    }
+
+    /// Whether the broker's high watermark is past the offset this reader, at what it
+    /// took for the partition's end, would answer next: then it is stuck. (A high
+    /// watermark below the truth, as tansu 0.6 answers, only delays this.)
+    fn behind_the_broker(&self, topic: &str, partition: Partition) -> bool {
+        let high = self
+            .consumer
+            .fetch_watermarks(topic, partition as i32, STUCK_CHECK_INTERVAL);
+        match high {
+            Ok((_, high)) if high.max(0) as Offset > self.next => {
+                tracing::warn!(
+                    partition,
+                    next = self.next,
+                    high,
+                    "the Kafka reader stayed at a partition end the broker is past; \
+                     starting a new reader"
+                );
+                true
+            }
+            // Unreachable or caught up: nothing a new reader would do better.
+            _ => false,
+        }
+    }
 }
 
 impl KafkaLog {
@@ -321,7 +634,9 @@ fn create_reader(config: &KafkaConfig) -> Result<BaseConsumer, LogError> {
         .set("group.id", "aftermath-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
+        // An offset the broker does not hold is an error, never a silent jump to
+        // another offset: the projector asks only for offsets below the log's end.
+        .set("auto.offset.reset", "error")
         // The end of the partition is an event, so a caught-up read returns at once
         // instead of waiting out its timeout.
         .set("enable.partition.eof", "true")
@@ -498,91 +813,35 @@ impl EventLog for KafkaLog {
         let readers = self.readers.clone();
         let config = self.config.clone();
         tokio::task::spawn_blocking(move || {
-            let mut readers = readers
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let reader = match readers.entry(partition) {
-                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::btree_map::Entry::Vacant(entry) => {
-                    entry.insert(PartitionReader {
-                        consumer: create_reader(&config)?,
-                        next: u64::MAX,
-                        at_end: false,
-                        fresh: true,
-                    })
-                }
+            // A reader already where this read starts is taken; otherwise a new one, so
+            // that the projector and the notifier following the same partition at
+            // different offsets each keep their own position.
+            let idle = {
+                let mut readers = readers.lock().unwrap_or_else(|p| p.into_inner());
+                let pool = readers.entry(partition).or_default();
+                pool.iter()
+                    .position(|reader| reader.next == from)
+                    .map(|at| pool.swap_remove(at))
             };
-            if reader.next != from {
-                let mut assignment = TopicPartitionList::new();
-                assignment
-                    .add_partition_offset(
-                        &config.topic,
-                        partition as i32,
-                        KafkaOffset::Offset(from as i64),
-                    )
-                    .map_err(|error| unavailable("bad Kafka offset", error))?;
-                reader
-                    .consumer
-                    .assign(&assignment)
-                    .map_err(|error| unavailable("cannot assign a Kafka partition", error))?;
-                reader.next = from;
-                reader.at_end = false;
-                reader.fresh = true;
-            }
-            // A batch is what the reader has already fetched: wait only for its first fact,
-            // and not at all when the last event was the end of the partition. Under load
-            // the batches grow by themselves while the projector commits the previous one.
-            let mut facts = Vec::new();
-            let deadline = Instant::now()
-                + if reader.fresh {
-                    FIRST_READ_WAIT
-                } else {
-                    READ_WAIT
-                };
-            while facts.len() < max {
-                let wait = if facts.is_empty() && !reader.at_end {
-                    deadline.saturating_duration_since(Instant::now())
-                } else {
-                    Duration::ZERO
-                };
-                let Some(message) = reader.consumer.poll(wait) else {
-                    break;
-                };
-                let message = match message {
-                    Ok(message) => message,
-                    Err(rdkafka::error::KafkaError::PartitionEOF(_)) => {
-                        reader.at_end = true;
-                        reader.fresh = false;
-                        break;
-                    }
-                    Err(error) => return Err(unavailable("reading from Kafka failed", error)),
-                };
-                reader.at_end = false;
-                reader.fresh = false;
-                let offset = message.offset() as Offset;
-                let fact = match message.payload() {
-                    Some(bytes) => std::str::from_utf8(bytes)
-                        .map_err(|error| error.to_string())
-                        .and_then(|text| Fact::from_json(text).map_err(|error| error.to_string())),
-                    None => Err("empty message".to_owned()),
-                };
-                reader.next = offset + 1;
-                match fact {
-                    Ok(fact) => facts.push(LoggedFact {
-                        partition,
-                        offset,
-                        fact,
-                    }),
-                    Err(message) => {
-                        return Err(LogError::Unreadable {
-                            partition,
-                            offset,
-                            message,
-                        });
-                    }
+            let mut reader = match idle {
+                Some(reader) => reader,
+                None => PartitionReader::new(&config)?,
+            };
+            let (facts, keep_reader) = reader.read(&config.topic, partition, from, max);
+            // A reader not kept is dropped: the next read starts a new consumer.
+            if keep_reader {
+                reader.last_used = Instant::now();
+                let mut readers = readers.lock().unwrap_or_else(|p| p.into_inner());
+                let pool = readers.entry(partition).or_default();
+                pool.push(reader);
+                if pool.len() > READERS_PER_PARTITION {
+                    let oldest = (0..pool.len())
+                        .min_by_key(|&at| pool[at].last_used)
+                        .unwrap_or(0);
+                    pool.swap_remove(oldest);
                 }
             }
-            Ok(facts)
+            facts
         })
         .await
         .map_err(|error| unavailable("the Kafka reader thread failed", error))?
@@ -685,7 +944,9 @@ impl Membership {
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            // An offset the broker does not hold is an error, never a silent jump to
+            // another offset: the projector asks only for offsets below the log's end.
+            .set("auto.offset.reset", "error")
             // A dead member's partitions move after the session times out; the rebalance
             // that follows waits at most max.poll.interval.ms for members to rejoin. This
             // member polls every 100 ms, so both can be short.
@@ -755,6 +1016,50 @@ impl Drop for Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_answers_only_an_unbroken_run_from_the_offset_asked_for() {
+        // Right after an assignment at 305.
+        assert_eq!(step(None, 305, 305), Step::Deliver);
+        assert_eq!(step(None, 305, 300), Step::Skip, "a batch holding 305");
+        assert_eq!(step(None, 305, 311), Step::Rewind, "the batch after 305");
+        // Under way.
+        assert_eq!(step(Some(306), 306, 306), Step::Deliver);
+        assert_eq!(step(Some(302), 306, 302), Step::Skip, "rewound, before 306");
+        assert_eq!(step(Some(306), 306, 307), Step::Broken, "a skipped offset");
+        assert_eq!(
+            step(Some(306), 306, 0),
+            Step::Broken,
+            "a reset to the start"
+        );
+        assert_eq!(
+            step(Some(302), 306, 304),
+            Step::Broken,
+            "a gap while rewound"
+        );
+    }
+
+    #[test]
+    fn a_reader_empty_at_the_end_asks_the_broker_once_per_interval() {
+        let start = Instant::now();
+        let mut watch = StuckReaderWatch::default();
+        assert!(
+            !watch.empty_read(start),
+            "the first empty read asks nothing"
+        );
+        assert!(!watch.empty_read(start + STUCK_CHECK_INTERVAL / 2));
+        assert!(watch.empty_read(start + STUCK_CHECK_INTERVAL));
+        assert!(
+            !watch.empty_read(start + STUCK_CHECK_INTERVAL * 3 / 2),
+            "asked again before another interval"
+        );
+        assert!(watch.empty_read(start + STUCK_CHECK_INTERVAL * 2));
+        // A delivered fact starts the count again.
+        watch.delivered();
+        let later = start + STUCK_CHECK_INTERVAL * 10;
+        assert!(!watch.empty_read(later));
+        assert!(watch.empty_read(later + STUCK_CHECK_INTERVAL));
+    }
 
     #[test]
     fn properties_parse_as_key_value_pairs() {

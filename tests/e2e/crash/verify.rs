@@ -26,7 +26,7 @@ pub struct LogContents {
 
 /// Reads every partition of the log at `location` from offset 0 to its end.
 pub async fn read_log(location: &LogLocation) -> LogContents {
-    let mut log: SharedLog = location.open().await;
+    let log: SharedLog = location.open().await;
     let mut contents = LogContents {
         first_position: HashMap::new(),
         positions: HashMap::new(),
@@ -35,24 +35,24 @@ pub async fn read_log(location: &LogLocation) -> LogContents {
         copies: 0,
     };
     for partition in 0..log.partitions() {
+        // tansu 0.6 may answer an end short of the truth (one past the last record
+        // batch's first offset), so reading goes on past it until reads come back empty.
         let end = log.end_offset(partition).await.unwrap();
         let mut next = 0;
         // A remote log may answer empty while its reader is still fetching: only many
         // empty reads in a row mean the partition ends early.
         let mut empty_reads = 0;
-        while next < end {
+        loop {
             let batch = log.read(partition, next, 2000).await.unwrap();
             if batch.is_empty() {
+                if next >= end && empty_reads >= 5 {
+                    break;
+                }
                 empty_reads += 1;
                 assert!(
                     empty_reads < 200,
                     "partition {partition} ends early at {next}"
                 );
-                // A reader that reported the partition's end may not fetch again soon: a
-                // fresh one starts from the offset asked.
-                if empty_reads % 10 == 0 {
-                    log = location.open().await;
-                }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
@@ -97,7 +97,7 @@ pub struct Findings {
     /// Timelines out of log order, or entries of facts the log does not hold.
     pub disordered: Vec<String>,
     /// Entries in the order of a later copy of their fact rather than the first one: the
-    /// projector folded the retried copy, so it did not see the first (see RELIABILITY.md).
+    /// projector folded the retried copy, so its read skipped the first.
     pub folded_from_later_copy: Vec<String>,
 }
 
