@@ -2241,6 +2241,34 @@ mod postgres_only {
         assert_export_holds(&reopened.export().await.unwrap(), &fixture.log, end);
     }
 
+    /// Incident rows, rewritten whole by every batch touching them, are stored without
+    /// TOAST compression in the live schema and in a rebuild's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn incident_states_are_stored_uncompressed_live_and_in_a_rebuild() {
+        let backend = PgBackend::new();
+        let live = backend.open("projections").await;
+        let _rebuild = live.begin_rebuild().await.unwrap();
+        let url = backend.database_url("projections").await;
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let storage: Vec<(String, String)> = sqlx::query_as(
+            "SELECT n.nspname::text, a.attstorage::text FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = 'incidents' AND a.attname = 'state' ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            storage,
+            [
+                ("aftermath_projections".to_owned(), "e".to_owned()),
+                ("aftermath_projections_rebuild".to_owned(), "e".to_owned())
+            ]
+        );
+        conn.close().await.unwrap();
+    }
+
     /// Processes starting at once against a fresh database all migrate it, and the
     /// versioned migration runs once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
