@@ -18,11 +18,31 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     next_offset   BIGINT NOT NULL
 );
 
--- Fold state per stream (grouping key): current incident and folded fact ids.
+-- Fold state per stream (grouping key): its current incident. Its folded fact ids are in
+-- `folded_facts`.
 CREATE TABLE IF NOT EXISTS streams (
     stream_key TEXT PRIMARY KEY,
     state      TEXT NOT NULL
 );
+
+-- Fact ids already folded, per stream (the fold's `seen_facts`). They used to be a list
+-- inside the stream's row, which grew with the log and was rewritten (and re-TOASTed)
+-- whole on every commit. Now each commit inserts one row per stream holding only the ids
+-- its batch folded, packed as 16 bytes each; a stream's ids are the union of its rows.
+CREATE TABLE IF NOT EXISTS folded_facts (
+    stream_key TEXT NOT NULL,
+    fact_ids   BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS folded_facts_by_stream ON folded_facts (stream_key);
+-- Stream rows written before that table held the list inline: it moves here, once (the
+-- statements find nothing to do afterwards).
+INSERT INTO folded_facts (stream_key, fact_ids)
+SELECT stream_key, decode(string_agg(replace(id, '-', ''), ''), 'hex')
+FROM streams, jsonb_array_elements_text(state::jsonb -> 'seen_facts') AS id
+WHERE state::jsonb ? 'seen_facts'
+GROUP BY stream_key;
+UPDATE streams SET state = jsonb_build_object('current_incident', state::jsonb -> 'current_incident')::text
+WHERE state::jsonb ? 'seen_facts';
 
 -- One row per incident: the folded state as canonical JSON, plus the columns queries
 -- filter and sort on. `id` is the hyphenated lowercase UUID; collation "C" makes its
@@ -36,6 +56,11 @@ CREATE TABLE IF NOT EXISTS incidents (
     opened_at_ns BIGINT NOT NULL,
     state        TEXT NOT NULL
 );
+-- An incident row is rewritten whole whenever a batch touches the incident, and a long
+-- one is TOASTed: compressing it again with pglz on every write cost more than the bytes
+-- it saved (a 1M-fact rebuild took about half the time without it). Stored out of line,
+-- uncompressed. Affects only later writes, so running it at every start is harmless.
+ALTER TABLE incidents ALTER COLUMN state SET STORAGE EXTERNAL;
 CREATE INDEX IF NOT EXISTS incidents_newest_first ON incidents (opened_at_ns DESC, id DESC);
 CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents (status, opened_at_ns DESC, id DESC);
 

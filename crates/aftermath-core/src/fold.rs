@@ -36,7 +36,9 @@ pub struct StreamState {
     /// The stream's latest incident, open or resolved.
     pub current_incident: Option<Uuid>,
     /// Every fact id already folded for this stream. A fact delivered twice (a retried
-    /// append, a resent notification) is recognised here and changes nothing.
+    /// append, a resent notification) is recognised here and changes nothing. (Stores keep
+    /// these ids apart from the rest of the stream's row, which `default` lets decode.)
+    #[serde(default)]
     pub seen_facts: BTreeSet<Uuid>,
 }
 

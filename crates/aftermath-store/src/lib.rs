@@ -195,8 +195,8 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// The next offset to fold for every partition the store has seen.
     async fn checkpoints(&self) -> Result<BTreeMap<Partition, Offset>, StoreError>;
 
-    /// Loads what folding a batch needs: the given streams, their current incidents, and
-    /// the incidents named explicitly.
+    /// Loads what folding a batch needs: the given streams (with their folded fact ids),
+    /// their current incidents, and the incidents named explicitly.
     async fn load(
         &self,
         stream_keys: &BTreeSet<String>,
@@ -206,6 +206,10 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// Writes `projection` and moves the checkpoint of `partition` from `from` to `to`, in
     /// one transaction. Fails with [`StoreError::CheckpointMoved`] if the checkpoint is not
     /// at `from` (another projector got there first); nothing is written then.
+    ///
+    /// A stream's `seen_facts` in `projection` are added to the stored ones, never
+    /// replace them: the projector passes only the ids its batch folded, so a commit's cost
+    /// does not grow with the stream.
     async fn commit(
         &self,
         projection: &Projection,

@@ -39,7 +39,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::rows::{decode, encode, NewToken, TokenColumns};
+use crate::rows::{decode, encode, encode_stream, pack_ids, unpack_ids, NewToken, TokenColumns};
 use crate::tokens::hash_secret;
 use crate::{
     bound_ns, opened_at_ns, ClassFilter, Export, IncidentCursor, IncidentPage, IncidentQuery,
@@ -345,6 +345,19 @@ impl ProjectionStore for PgStore {
                 wanted.extend(stream.current_incident);
                 projection.streams.insert(key, stream);
             }
+            let rows = sqlx::query(&format!(
+                "SELECT stream_key, fact_ids FROM {schema}.folded_facts WHERE stream_key = ANY($1)"
+            ))
+            .bind(&keys)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                let key: String = row.get(0);
+                let packed: Vec<u8> = row.get(1);
+                if let Some(stream) = projection.streams.get_mut(&key) {
+                    unpack_ids(&key, &packed, &mut stream.seen_facts)?;
+                }
+            }
         }
         if !wanted.is_empty() {
             let ids: Vec<String> = wanted.iter().map(Uuid::to_string).collect();
@@ -421,7 +434,7 @@ impl ProjectionStore for PgStore {
             let (keys, states): (Vec<&str>, Vec<String>) = projection
                 .streams
                 .iter()
-                .map(|(key, stream)| (key.as_str(), encode(stream)))
+                .map(|(key, stream)| (key.as_str(), encode_stream(stream)))
                 .unzip();
             sqlx::query(&format!(
                 "INSERT INTO {schema}.streams (stream_key, state)
@@ -432,6 +445,22 @@ impl ProjectionStore for PgStore {
             .bind(&states)
             .execute(&mut *tx)
             .await?;
+            let (keys, packed): (Vec<&str>, Vec<Vec<u8>>) = projection
+                .streams
+                .iter()
+                .filter(|(_, stream)| !stream.seen_facts.is_empty())
+                .map(|(key, stream)| (key.as_str(), pack_ids(&stream.seen_facts)))
+                .unzip();
+            if !keys.is_empty() {
+                sqlx::query(&format!(
+                    "INSERT INTO {schema}.folded_facts (stream_key, fact_ids)
+                     SELECT * FROM UNNEST($1::text[], $2::bytea[])"
+                ))
+                .bind(&keys)
+                .bind(&packed)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         if !projection.incidents.is_empty() {
             let incidents: Vec<&Incident> = projection.incidents.values().collect();
@@ -483,7 +512,13 @@ impl ProjectionStore for PgStore {
 
     async fn reset(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["checkpoints", "streams", "incidents", "changes"] {
+        for table in [
+            "checkpoints",
+            "streams",
+            "folded_facts",
+            "incidents",
+            "changes",
+        ] {
             sqlx::query(&format!("DELETE FROM {}.{table}", self.schema))
                 .execute(&mut *tx)
                 .await?;
@@ -668,6 +703,17 @@ impl ProjectionStore for PgStore {
             let state: String = row.get(1);
             let stream: StreamState = decode(&format!("stream {key}"), &state)?;
             streams.insert(key, stream);
+        }
+        for row in sqlx::query(&format!(
+            "SELECT stream_key, fact_ids FROM {schema}.folded_facts"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let key: String = row.get(0);
+            let packed: Vec<u8> = row.get(1);
+            let stream: &mut StreamState = streams.entry(key.clone()).or_default();
+            unpack_ids(&key, &packed, &mut stream.seen_facts)?;
         }
         let mut incidents = BTreeMap::new();
         for state in

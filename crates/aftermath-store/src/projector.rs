@@ -119,10 +119,48 @@ fn milestone_of(incident: &Incident, milestone: Milestone, at: Timestamp) -> Inc
     }
 }
 
+/// The ids of `batch` its streams have not folded yet (per stream), which folding it adds
+/// to their `seen_facts`.
+fn newly_folded(projection: &Projection, batch: &[LoggedFact]) -> BTreeMap<String, BTreeSet<Uuid>> {
+    let mut folded: BTreeMap<String, BTreeSet<Uuid>> = BTreeMap::new();
+    for logged in batch {
+        let fact = &logged.fact;
+        let seen = projection
+            .streams
+            .get(&fact.stream_key)
+            .is_some_and(|stream| stream.seen_facts.contains(&fact.fact_id));
+        if !seen {
+            folded
+                .entry(fact.stream_key.clone())
+                .or_default()
+                .insert(fact.fact_id);
+        }
+    }
+    folded
+}
+
+/// Replaces every stream's `seen_facts` with its entry of `seen` (none: empty) and
+/// returns the ones replaced, so a second call with them puts them back.
+fn swap_seen_facts(
+    projection: &mut Projection,
+    mut seen: BTreeMap<String, BTreeSet<Uuid>>,
+) -> BTreeMap<String, BTreeSet<Uuid>> {
+    let mut replaced = BTreeMap::new();
+    for (key, stream) in &mut projection.streams {
+        let ids = seen.remove(key).unwrap_or_default();
+        replaced.insert(key.clone(), std::mem::replace(&mut stream.seen_facts, ids));
+    }
+    replaced
+}
+
 /// Above this many carried incidents (or streams, times four) a catch-up forgets the
 /// carried rows, which bounds its memory (an incident with its alerts and timeline is a
 /// few to tens of KiB); they are then loaded from the store again as needed.
 const MAX_CARRIED_INCIDENTS: usize = 20_000;
+
+/// Above this many folded fact ids in the carried streams (about 40 bytes each in memory)
+/// a catch-up forgets the carried rows too.
+const MAX_CARRIED_FACT_IDS: usize = 4_000_000;
 
 /// The rows a catch-up committed with its last batch, kept in memory so the next batch
 /// takes them over instead of loading and decoding them again: most batches of a replay
@@ -171,11 +209,18 @@ impl CarriedRows {
         (taken, missing_streams, missing_incidents)
     }
 
+    /// The folded fact ids the carried streams hold.
+    fn fact_ids(&self) -> usize {
+        let streams = self.rows.streams.values();
+        streams.map(|stream| stream.seen_facts.len()).sum()
+    }
+
     /// Keeps a committed batch's rows, current at checkpoint `next_offset`.
     fn keep(&mut self, committed: Projection, next_offset: Offset) {
         self.next_offset = Some(next_offset);
         if self.rows.incidents.len() + committed.incidents.len() > MAX_CARRIED_INCIDENTS
             || self.rows.streams.len() + committed.streams.len() > 4 * MAX_CARRIED_INCIDENTS
+            || self.fact_ids() > MAX_CARRIED_FACT_IDS
         {
             self.rows = Projection::default();
         }
@@ -299,12 +344,17 @@ impl Projector {
         };
         // Only an observer wants milestones; rebuilds skip the copy.
         let before = self.observer.as_ref().map(|_| milestone_times(&projection));
+        let folded_now = newly_folded(&projection, &batch);
         for logged in &batch {
             projection.apply(&logged.fact);
         }
+        // The store adds the ids it is given to the stream's stored ones: it gets only
+        // this batch's, so a commit does not rewrite every id the stream ever folded.
+        let all_seen = swap_seen_facts(&mut projection, folded_now);
         let commit_started = Instant::now();
         let committed = self.store.commit(&projection, partition, from, to).await;
         let commit_duration = commit_started.elapsed();
+        swap_seen_facts(&mut projection, all_seen);
         if let Err(error) = committed {
             if let Some(carried) = carried {
                 // The rows taken out were folded but not written: start afresh.
@@ -596,6 +646,45 @@ mod tests {
         // The next batch starts from these times: nothing is reported twice.
         let next_before = milestone_times(&projection);
         assert_eq!(milestones_reached(&next_before, &projection), vec![]);
+    }
+
+    #[test]
+    fn a_commit_is_given_only_the_ids_its_batch_folded_and_the_rest_come_back_after() {
+        let facts = normalize_alertmanager(FIRING.as_bytes(), at("2026-11-24T07:00:00Z")).unwrap();
+        let logged = |offset: usize, fact: &Fact| LoggedFact {
+            partition: 0,
+            offset: offset as Offset,
+            fact: fact.clone(),
+        };
+        let key = facts[0].stream_key.clone();
+        // The first fact was folded by an earlier batch; this batch holds it again (a
+        // repeat on the log), the second fact twice, and the rest once.
+        let mut projection = Projection::default();
+        projection.apply(&facts[0]);
+        let mut batch = vec![logged(0, &facts[0]), logged(1, &facts[1])];
+        batch.extend(
+            facts
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(n, f)| logged(n + 1, f)),
+        );
+        let folded_now = newly_folded(&projection, &batch);
+        let expected: BTreeSet<Uuid> = facts[1..].iter().map(|f| f.fact_id).collect();
+        assert_eq!(
+            folded_now,
+            BTreeMap::from([(key.clone(), expected.clone())])
+        );
+
+        for logged in &batch {
+            projection.apply(&logged.fact);
+        }
+        let everything = projection.streams[&key].seen_facts.clone();
+        let all_seen = swap_seen_facts(&mut projection, folded_now);
+        assert_eq!(projection.streams[&key].seen_facts, expected);
+        swap_seen_facts(&mut projection, all_seen);
+        assert_eq!(projection.streams[&key].seen_facts, everything);
+        assert_eq!(everything.len(), facts.len());
     }
 
     #[test]

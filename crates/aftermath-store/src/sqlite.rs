@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use crate::rows::{decode, encode, NewToken, TokenColumns};
+use crate::rows::{decode, encode, encode_stream, pack_ids, unpack_ids, NewToken, TokenColumns};
 use crate::tokens::hash_secret;
 use crate::{
     bound_ns, opened_at_ns, ClassFilter, Export, IncidentCursor, IncidentPage, IncidentQuery,
@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "consumer_checkpoints",
         include_str!("../../../migrations/sqlite/0004_consumer_checkpoints.sql"),
+    ),
+    (
+        5,
+        "folded_facts",
+        include_str!("../../../migrations/sqlite/0005_folded_facts.sql"),
     ),
 ];
 
@@ -165,7 +170,15 @@ impl ProjectionStore for SqliteStore {
                     .fetch_optional(&mut *conn)
                     .await?;
             if let Some(json) = state {
-                let stream: StreamState = decode(&format!("stream {key}"), &json)?;
+                let mut stream: StreamState = decode(&format!("stream {key}"), &json)?;
+                let packed: Vec<Vec<u8>> =
+                    sqlx::query_scalar("SELECT fact_ids FROM folded_facts WHERE stream_key = ?")
+                        .bind(key)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                for ids in packed {
+                    unpack_ids(key, &ids, &mut stream.seen_facts)?;
+                }
                 wanted.extend(stream.current_incident);
                 projection.streams.insert(key.clone(), stream);
             }
@@ -209,9 +222,16 @@ impl ProjectionStore for SqliteStore {
                  ON CONFLICT (stream_key) DO UPDATE SET state = excluded.state",
             )
             .bind(key)
-            .bind(encode(stream))
+            .bind(encode_stream(stream))
             .execute(&mut *tx)
             .await?;
+            if !stream.seen_facts.is_empty() {
+                sqlx::query("INSERT INTO folded_facts (stream_key, fact_ids) VALUES (?, ?)")
+                    .bind(key)
+                    .bind(pack_ids(&stream.seen_facts))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         for incident in projection.incidents.values() {
             sqlx::query(
@@ -255,7 +275,13 @@ impl ProjectionStore for SqliteStore {
 
     async fn reset(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["checkpoints", "streams", "incidents", "changes"] {
+        for table in [
+            "checkpoints",
+            "streams",
+            "folded_facts",
+            "incidents",
+            "changes",
+        ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
@@ -394,6 +420,15 @@ impl ProjectionStore for SqliteStore {
             let state: String = row.get(1);
             let stream: StreamState = decode(&format!("stream {key}"), &state)?;
             streams.insert(key, stream);
+        }
+        for row in sqlx::query("SELECT stream_key, fact_ids FROM folded_facts")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let key: String = row.get(0);
+            let packed: Vec<u8> = row.get(1);
+            let stream: &mut StreamState = streams.entry(key.clone()).or_default();
+            unpack_ids(&key, &packed, &mut stream.seen_facts)?;
         }
         let mut incidents = BTreeMap::new();
         for state in sqlx::query_scalar::<_, String>("SELECT state FROM incidents")

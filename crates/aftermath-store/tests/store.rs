@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use aftermath_core::{
     incident_id_for, normalize_alertmanager, responder_fact_id, Acknowledged, AlertStatus,
-    ClassificationOverridden, ErrorClass, Fact, FactBody, Incident, IncidentStatus, NoteAdded,
-    Projection, Resolved, Severity, TimelineKind, Timestamp,
+    ClassificationOverridden, ErrorClass, Fact, FactBody, FoldOutcome, Incident, IncidentStatus,
+    NoteAdded, Projection, Resolved, Severity, TimelineKind, Timestamp,
 };
 use aftermath_log::{Appended, EmbeddedLog, Offset, SharedLog};
 use aftermath_store::{
@@ -267,6 +267,7 @@ contract_suite! {
         overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
         only_incidents_with_action_items_are_listed_for_them,
         consumer_checkpoints_compare_and_set_and_survive_rebuilds,
+        folded_fact_ids_accumulate_across_commits_and_a_later_repeat_is_a_duplicate,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -289,6 +290,7 @@ contract_suite! {
         overdue_lists_only_unacknowledged_incidents_past_their_cutoff,
         only_incidents_with_action_items_are_listed_for_them,
         consumer_checkpoints_compare_and_set_and_survive_rebuilds,
+        folded_fact_ids_accumulate_across_commits_and_a_later_repeat_is_a_duplicate,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -1998,6 +2000,49 @@ mod contract {
         );
     }
 
+    /// A commit adds the folded fact ids it is given to the stream's stored ones (the
+    /// projector passes only its batch's), so a fact folded batches ago is still known.
+    pub async fn folded_fact_ids_accumulate_across_commits_and_a_later_repeat_is_a_duplicate(
+        store: SharedStore,
+    ) {
+        let mut log = TestLog::new().await;
+        let opened = log.notify(FIRING, at("2026-11-24T07:00:00Z")).await;
+        let stream_key = opened[0].stream_key.clone();
+        let streams = BTreeSet::from([stream_key.clone()]);
+        let mut expected = BTreeSet::new();
+        // One fact per commit, as a live projector folding one fact at a time would.
+        for (offset, fact) in opened.iter().enumerate() {
+            let mut projection = store.load(&streams, &BTreeSet::new()).await.unwrap();
+            assert_eq!(
+                projection
+                    .streams
+                    .get(&stream_key)
+                    .map(|stream| stream.seen_facts.clone())
+                    .unwrap_or_default(),
+                expected,
+                "every id committed before is loaded"
+            );
+            assert_eq!(projection.apply(fact), FoldOutcome::Applied);
+            expected.insert(fact.fact_id);
+            projection.streams.get_mut(&stream_key).unwrap().seen_facts =
+                BTreeSet::from([fact.fact_id]);
+            let offset = offset as Offset;
+            store
+                .commit(&projection, 0, offset, offset + 1)
+                .await
+                .unwrap();
+        }
+        let export = store.export().await.unwrap();
+        assert_eq!(export.streams[&stream_key].seen_facts, expected);
+        assert_eq!(export.streams, log.folded().streams);
+
+        // The first fact again (a retried append on a log without `UNIQUE`).
+        let mut projection = store.load(&streams, &BTreeSet::new()).await.unwrap();
+        let before = projection.clone();
+        assert_eq!(projection.apply(&opened[0]), FoldOutcome::Duplicate);
+        assert_eq!(projection, before);
+    }
+
     pub async fn unknown_incident_is_none(store: SharedStore) {
         let unknown = Uuid::from_u128(0x0123_4567_89ab_cdef);
         assert_eq!(store.incident(unknown).await.unwrap(), None);
@@ -2013,6 +2058,75 @@ mod contract {
             store.incident(fixture.log.facts[0].fact_id).await.unwrap(),
             None
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stream rows written before `folded_facts`
+// ---------------------------------------------------------------------------------------
+
+/// Folds the fixture log into `store` and rewrites its stream rows as they were before
+/// `folded_facts` (each row listing every folded id), emptying that table; returns the
+/// export the rows must still give.
+async fn fold_then_write_legacy_stream_rows(
+    store: &SharedStore,
+    mut execute: impl FnMut(String),
+) -> (FixtureLog, String) {
+    let fixture = fixture_log().await;
+    catch_up(&fixture.log, store, 4).await;
+    let export = store.export().await.unwrap();
+    execute("DELETE FROM {schema}folded_facts".into());
+    for (key, stream) in &export.streams {
+        let legacy = serde_json::to_string(stream).unwrap();
+        assert!(legacy.contains("\"seen_facts\":[\""), "{legacy}");
+        execute(format!(
+            "UPDATE {{schema}}streams SET state = '{}' WHERE stream_key = '{}'",
+            legacy.replace('\'', "''"),
+            key.replace('\'', "''")
+        ));
+    }
+    (fixture, export.to_canonical_json())
+}
+
+mod sqlite_only {
+    use super::*;
+
+    /// A file whose stream rows list their folded ids (written before migration 5) is
+    /// migrated at open: the ids move to `folded_facts` and nothing is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stream_rows_written_before_folded_facts_are_migrated_at_open() {
+        let backend = SqliteBackend::new();
+        let store = backend.open("projections").await;
+        let path = backend.dir.path().join("projections.sqlite");
+        let url = format!("sqlite://{}", path.display());
+        let mut statements = Vec::new();
+        let (fixture, expected) =
+            fold_then_write_legacy_stream_rows(&store, |sql| statements.push(sql)).await;
+        drop(store);
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for sql in statements {
+            conn.execute(&*sql.replace("{schema}", "")).await.unwrap();
+        }
+        // As before migration 5: no table, not applied.
+        conn.execute("DROP TABLE folded_facts; DELETE FROM schema_migrations WHERE version = 5")
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+
+        let reopened = backend.open("projections").await;
+        assert_eq!(canonical(&reopened).await, expected);
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let inline: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM streams WHERE state LIKE '%seen_facts%'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(inline, 0, "the lists left the stream rows");
+        conn.close().await.unwrap();
+        // Folding on from there still folds each fact once.
+        let end = fixture.log.end().await;
+        assert_eq!(catch_up(&fixture.log, &reopened, 3).await, 0);
+        assert_export_holds(&reopened.export().await.unwrap(), &fixture.log, end);
     }
 }
 
@@ -2092,6 +2206,69 @@ mod postgres_only {
         assert_export_holds(&reopened.export().await.unwrap(), log, end);
     }
 
+    /// A live schema whose stream rows list their folded ids (written before
+    /// `folded_facts`) is migrated at startup: the ids move to that table, nothing is lost,
+    /// and the next start finds nothing left to move.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stream_rows_written_before_folded_facts_are_migrated_at_startup() {
+        let backend = PgBackend::new();
+        let store = backend.open("projections").await;
+        let url = backend.database_url("projections").await;
+        let mut statements = Vec::new();
+        let (fixture, expected) =
+            fold_then_write_legacy_stream_rows(&store, |sql| statements.push(sql)).await;
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        for sql in statements {
+            conn.execute(&*sql.replace("{schema}", "aftermath_projections."))
+                .await
+                .unwrap();
+        }
+        for _ in 0..2 {
+            let reopened = backend.open("projections").await;
+            assert_eq!(canonical(&reopened).await, expected);
+        }
+        let inline: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM aftermath_projections.streams WHERE state LIKE '%seen_facts%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(inline, 0, "the lists left the stream rows");
+        conn.close().await.unwrap();
+        let reopened = backend.open("projections").await;
+        let end = fixture.log.end().await;
+        assert_eq!(catch_up(&fixture.log, &reopened, 3).await, 0);
+        assert_export_holds(&reopened.export().await.unwrap(), &fixture.log, end);
+    }
+
+    /// Incident rows, rewritten whole by every batch touching them, are stored without
+    /// TOAST compression in the live schema and in a rebuild's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn incident_states_are_stored_uncompressed_live_and_in_a_rebuild() {
+        let backend = PgBackend::new();
+        let live = backend.open("projections").await;
+        let _rebuild = live.begin_rebuild().await.unwrap();
+        let url = backend.database_url("projections").await;
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let storage: Vec<(String, String)> = sqlx::query_as(
+            "SELECT n.nspname::text, a.attstorage::text FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = 'incidents' AND a.attname = 'state' ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            storage,
+            [
+                ("aftermath_projections".to_owned(), "e".to_owned()),
+                ("aftermath_projections_rebuild".to_owned(), "e".to_owned())
+            ]
+        );
+        conn.close().await.unwrap();
+    }
+
     /// Processes starting at once against a fresh database all migrate it, and the
     /// versioned migration runs once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2149,6 +2326,7 @@ mod postgres_only {
                 [
                     "aftermath_projections.changes",
                     "aftermath_projections.checkpoints",
+                    "aftermath_projections.folded_facts",
                     "aftermath_projections.incidents",
                     "aftermath_projections.streams",
                     "public.consumer_checkpoints",
