@@ -130,6 +130,12 @@ pub fn normalize_alertmanager(
 /// document as a whole is not the expected JSON.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IngestError> {
     crate::limits::check_json_depth(bytes)?;
+    // Tracking the path wraps every field of every body, yet only a body that fails needs
+    // it: such a body is parsed again with tracking to name the field. Both parses are the
+    // same deserializer (neither checks for trailing bytes), so they accept the same bodies.
+    if let Ok(value) = T::deserialize(&mut serde_json::Deserializer::from_slice(bytes)) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = match error.path().to_string() {

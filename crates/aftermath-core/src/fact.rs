@@ -203,83 +203,86 @@ impl FactBody {
         }
     }
 
-    fn from_payload(
+    /// Decodes a payload by its `(type, version)`; `payload` is a parsed
+    /// `serde_json::Value` or, on the hot path ([`Fact::from_json`]), a deserializer over
+    /// the stored text, which skips building the value tree.
+    fn from_payload<'de, D: Deserializer<'de>>(
         kind: &str,
         version: u32,
-        payload: serde_json::Value,
+        payload: D,
     ) -> Result<Self, FactDecodeError> {
-        let bad_payload = |error: serde_json::Error| FactDecodeError::Payload {
+        let bad_payload = |error: D::Error| FactDecodeError::Payload {
             kind: kind.to_owned(),
             version,
             message: error.to_string(),
         };
         Ok(match (kind, version) {
             ("notification.received", 1) => FactBody::NotificationReceived(
-                serde_json::from_value(payload).map_err(bad_payload)?,
+                Deserialize::deserialize(payload).map_err(bad_payload)?,
             ),
             ("alert.notified", 1) => {
-                FactBody::AlertNotified(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::AlertNotified(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("alert.acknowledged", 1) => {
-                FactBody::AlertAcknowledged(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::AlertAcknowledged(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("change.recorded", 1) => {
-                FactBody::ChangeRecorded(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::ChangeRecorded(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.acknowledged", 1) => {
-                FactBody::Acknowledged(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::Acknowledged(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.note_added", 1) => {
-                FactBody::NoteAdded(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::NoteAdded(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.resolved", 1) => {
-                FactBody::Resolved(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::Resolved(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.mitigated", 1) => {
-                FactBody::Mitigated(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::Mitigated(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.reopened", 1) => {
-                FactBody::Reopened(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::Reopened(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.severity_changed", 1) => {
-                FactBody::SeverityChanged(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::SeverityChanged(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.commander_assigned", 1) => {
-                FactBody::CommanderAssigned(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::CommanderAssigned(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.why_added", 1) => {
-                FactBody::WhyAdded(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::WhyAdded(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.why_amended", 1) => {
-                FactBody::WhyAmended(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::WhyAmended(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.root_cause_stated", 1) => {
-                FactBody::RootCauseStated(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::RootCauseStated(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.impact_recorded", 1) => {
-                FactBody::ImpactRecorded(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::ImpactRecorded(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.action_item_added", 1) => {
-                FactBody::ActionItemAdded(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::ActionItemAdded(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.action_item_done", 1) => {
-                FactBody::ActionItemDone(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::ActionItemDone(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.link_added", 1) => {
-                FactBody::LinkAdded(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::LinkAdded(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
             ("incident.notification_attempted", 1) => FactBody::NotificationAttempted(
-                serde_json::from_value(payload).map_err(bad_payload)?,
+                Deserialize::deserialize(payload).map_err(bad_payload)?,
             ),
             ("incident.classification_overridden", 1) => FactBody::ClassificationOverridden(
-                serde_json::from_value(payload).map_err(bad_payload)?,
+                Deserialize::deserialize(payload).map_err(bad_payload)?,
             ),
             ("incident.postmortem_edited", 1) => {
-                FactBody::PostmortemEdited(serde_json::from_value(payload).map_err(bad_payload)?)
+                FactBody::PostmortemEdited(Deserialize::deserialize(payload).map_err(bad_payload)?)
             }
-            ("incident.postmortem_published", 1) => {
-                FactBody::PostmortemPublished(serde_json::from_value(payload).map_err(bad_payload)?)
-            }
+            ("incident.postmortem_published", 1) => FactBody::PostmortemPublished(
+                Deserialize::deserialize(payload).map_err(bad_payload)?,
+            ),
             _ => {
                 return Err(FactDecodeError::UnknownType {
                     kind: kind.to_owned(),
@@ -312,10 +315,35 @@ impl Fact {
         serde_json::to_string(self).expect("facts always serialize")
     }
 
+    /// Reads a fact back from its stored JSON. The payload is decoded straight from the
+    /// text into its typed body (no intermediate `serde_json::Value`): the projector reads
+    /// every fact through here.
     pub fn from_json(text: &str) -> Result<Self, FactDecodeError> {
-        let raw: RawFact = serde_json::from_str(text)?;
-        raw.into_fact()
+        let stored: StoredFact<'_> = serde_json::from_str(text)?;
+        let mut payload = serde_json::Deserializer::from_str(stored.payload.get());
+        Ok(Fact {
+            fact_id: stored.fact_id,
+            stream_key: stored.stream_key,
+            occurred_at: stored.occurred_at,
+            recorded_at: stored.recorded_at,
+            body: FactBody::from_payload(&stored.kind, stored.version, &mut payload)?,
+        })
     }
+}
+
+/// The envelope as [`Fact::from_json`] reads it: the payload left as raw JSON text, decoded
+/// once its type is known.
+#[derive(Deserialize)]
+struct StoredFact<'a> {
+    fact_id: Uuid,
+    stream_key: String,
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    version: u32,
+    occurred_at: Timestamp,
+    recorded_at: Timestamp,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
 }
 
 /// The envelope as it sits on the log.
@@ -703,6 +731,35 @@ mod tests {
         assert!(json.contains(r#""version":1"#), "{json}");
         assert_eq!(Fact::from_json(&json).unwrap(), fact);
         assert_eq!(Fact::from_json(&json).unwrap().to_json(), json);
+    }
+
+    #[test]
+    fn from_json_reads_what_the_generic_deserializer_reads() {
+        // Escapes, nested maps and a raw body inside a string: the direct decoding of the
+        // payload text must give the same facts as decoding through a `serde_json::Value`.
+        let body = include_str!("../../../tests/fixtures/alertmanager/01-checkout-firing.json");
+        let at = Timestamp::parse("2026-11-24T07:00:05Z").unwrap();
+        let mut facts = crate::normalize_alertmanager(body.as_bytes(), at).unwrap();
+        facts.push(note_fact());
+        for fact in facts {
+            let json = fact.to_json();
+            let direct = Fact::from_json(&json).unwrap();
+            let generic: Fact = serde_json::from_str(&json).unwrap();
+            assert_eq!(direct, generic);
+            assert_eq!(direct, fact);
+        }
+    }
+
+    #[test]
+    fn a_payload_that_does_not_fit_its_type_is_refused_with_the_type() {
+        let json = note_fact()
+            .to_json()
+            .replace(r#""actor":"alice""#, r#""actor":7"#);
+        let error = Fact::from_json(&json).unwrap_err();
+        assert!(
+            matches!(&error, FactDecodeError::Payload { kind, version: 1, .. } if kind == "incident.note_added"),
+            "{error}"
+        );
     }
 
     #[test]
