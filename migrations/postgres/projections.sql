@@ -61,6 +61,19 @@ CREATE TABLE IF NOT EXISTS incidents (
 -- it saved (a 1M-fact rebuild took about half the time without it). Stored out of line,
 -- uncompressed. Affects only later writes, so running it at every start is harmless.
 ALTER TABLE incidents ALTER COLUMN state SET STORAGE EXTERNAL;
+-- An incident's timeline, one row per entry. It used to be a list inside the incident's
+-- row, which grew with the incident and was re-encoded and rewritten whole by every
+-- commit that touched it. The fold only appends to a timeline, so each entry is written
+-- once, at its position (from 0), and never updated.
+CREATE TABLE IF NOT EXISTS timeline_entries (
+    incident_id TEXT COLLATE "C" NOT NULL,
+    position    INTEGER NOT NULL,
+    entry       TEXT NOT NULL,
+    PRIMARY KEY (incident_id, position)
+);
+-- Incident rows written before held the list inline: `PgStore` moves it here after this
+-- file runs (in Rust, so the rewritten rows stay canonical JSON; jsonb would reorder and
+-- respace them).
 CREATE INDEX IF NOT EXISTS incidents_newest_first ON incidents (opened_at_ns DESC, id DESC);
 CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents (status, opened_at_ns DESC, id DESC);
 

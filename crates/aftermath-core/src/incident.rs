@@ -276,6 +276,10 @@ pub struct Incident {
     pub resolution: Option<String>,
     /// Alerts by fingerprint.
     pub alerts: BTreeMap<String, AlertState>,
+    /// Append-only: the fold only ever pushes entries, so an entry's position never
+    /// changes (the stores write each entry once, at its position). `default`: the SQL
+    /// stores keep entries in their own table and the incident row without them.
+    #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
     // Everything below came with the responder workflow; `default` keeps incidents stored
     // before it readable.

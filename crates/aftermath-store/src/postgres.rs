@@ -39,7 +39,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::rows::{decode, encode, encode_stream, pack_ids, unpack_ids, NewToken, TokenColumns};
+use crate::rows::{
+    decode, decode_timeline, encode, encode_incident_row, encode_stream, encode_timeline_entry,
+    pack_ids, unpack_ids, NewToken, TokenColumns,
+};
 use crate::tokens::hash_secret;
 use crate::{
     bound_ns, opened_at_ns, ClassFilter, Export, IncidentCursor, IncidentPage, IncidentQuery,
@@ -187,15 +190,15 @@ impl PgStore {
         conn: &mut PgConnection,
         id: Uuid,
     ) -> Result<Option<Incident>, StoreError> {
-        let state: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT state FROM {}.incidents WHERE id = $1",
+        let row: Option<(String, Vec<String>)> = sqlx::query_as(&format!(
+            "SELECT state, {} FROM {}.incidents WHERE id = $1",
+            timeline_of_row(self.schema),
             self.schema
         ))
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-        state
-            .map(|json| decode(&format!("incident {id}"), &json))
+        row.map(|(state, entries)| incident_from_row(&state, &entries))
             .transpose()
     }
 
@@ -263,6 +266,31 @@ async fn create_projection_tables(
     }
     // A simple query: several statements (see `migrate`).
     conn.execute(PROJECTIONS_DDL).await?;
+    move_inline_timelines(conn, schema).await
+}
+
+/// Incident rows written before `timeline_entries` existed hold their timeline inline:
+/// it moves to that table and the row is written again without it, canonically. Only a
+/// real `timeline` key matches the pattern (inside a JSON string its quotes are escaped),
+/// so once moved, nothing is found again.
+async fn move_inline_timelines(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+    let rows: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT state FROM {schema}.incidents WHERE state LIKE '%\"timeline\":%'"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for state in rows {
+        let incident: Incident = decode("incident", &state)?;
+        let id = incident.id.to_string();
+        sqlx::query(&format!(
+            "UPDATE {schema}.incidents SET state = $2 WHERE id = $1"
+        ))
+        .bind(&id)
+        .bind(encode_incident_row(&incident))
+        .execute(&mut *conn)
+        .await?;
+        write_new_timeline_entries(conn, schema, &[&incident], &[id]).await?;
+    }
     Ok(())
 }
 
@@ -299,6 +327,90 @@ pub fn redacted(url: &str) -> String {
         None => tail.to_owned(),
     };
     format!("{scheme}://{authority}{tail}")
+}
+
+/// The select-list expression that gives an `incidents` row's timeline: its entries'
+/// stored JSON in position order, read in the same statement (so from the same snapshot)
+/// as the row.
+fn timeline_of_row(schema: &str) -> String {
+    format!(
+        "ARRAY(SELECT entry FROM {schema}.timeline_entries AS entries
+               WHERE entries.incident_id = incidents.id ORDER BY entries.position)"
+    )
+}
+
+/// An incident from its row's state and its timeline entries.
+fn incident_from_row(state: &str, entries: &[String]) -> Result<Incident, StoreError> {
+    let mut incident: Incident = decode("incident", state)?;
+    incident.timeline = decode_timeline(&incident.id.to_string(), entries)?;
+    Ok(incident)
+}
+
+fn incidents_from_rows(rows: &[(String, Vec<String>)]) -> Result<Vec<Incident>, StoreError> {
+    rows.iter()
+        .map(|(state, entries)| incident_from_row(state, entries))
+        .collect()
+}
+
+/// Writes the timeline entries of `incidents` (with their ids, `ids`) that are not stored
+/// yet, in one statement. The fold only appends, so the stored entries are each timeline's
+/// first ones: only positions from the stored count on are inserted. (Stored entries
+/// beyond a timeline's length cannot come from the fold; they are removed so the stored
+/// incident is exactly the committed one.)
+async fn write_new_timeline_entries(
+    tx: &mut PgConnection,
+    schema: &str,
+    incidents: &[&Incident],
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let stored: Vec<(String, i32)> = sqlx::query_as(&format!(
+        "SELECT incident_id, MAX(position) + 1 FROM {schema}.timeline_entries
+         WHERE incident_id = ANY($1) GROUP BY incident_id"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let stored: BTreeMap<String, usize> = stored
+        .into_iter()
+        .map(|(id, count)| (id, count as usize))
+        .collect();
+    let (mut cut_ids, mut cut_lengths) = (Vec::new(), Vec::new());
+    let (mut entry_ids, mut positions, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+    for (incident, id) in incidents.iter().zip(ids) {
+        let stored = stored.get(id).copied().unwrap_or(0);
+        if stored > incident.timeline.len() {
+            cut_ids.push(id.as_str());
+            cut_lengths.push(incident.timeline.len() as i32);
+        }
+        for (position, entry) in incident.timeline.iter().enumerate().skip(stored) {
+            entry_ids.push(id.as_str());
+            positions.push(position as i32);
+            entries.push(encode_timeline_entry(entry));
+        }
+    }
+    if !cut_ids.is_empty() {
+        sqlx::query(&format!(
+            "DELETE FROM {schema}.timeline_entries AS entries
+             USING UNNEST($1::text[], $2::int4[]) AS cut (incident_id, length)
+             WHERE entries.incident_id = cut.incident_id AND entries.position >= cut.length"
+        ))
+        .bind(&cut_ids)
+        .bind(&cut_lengths)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !entry_ids.is_empty() {
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.timeline_entries (incident_id, position, entry)
+             SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[])"
+        ))
+        .bind(&entry_ids)
+        .bind(&positions)
+        .bind(&entries)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 fn token_from_row(row: &PgRow) -> Result<TokenInfo, StoreError> {
@@ -361,16 +473,15 @@ impl ProjectionStore for PgStore {
         }
         if !wanted.is_empty() {
             let ids: Vec<String> = wanted.iter().map(Uuid::to_string).collect();
-            let rows = sqlx::query(&format!(
-                "SELECT id, state FROM {schema}.incidents WHERE id = ANY($1)"
+            let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+                "SELECT state, {} FROM {schema}.incidents WHERE id = ANY($1)",
+                timeline_of_row(schema)
             ))
             .bind(&ids)
             .fetch_all(&mut *conn)
             .await?;
-            for row in rows {
-                let id: String = row.get(0);
-                let json: String = row.get(1);
-                let incident: Incident = decode(&format!("incident {id}"), &json)?;
+            for (state, entries) in rows {
+                let incident = incident_from_row(&state, &entries)?;
                 projection.incidents.insert(incident.id, incident);
             }
         }
@@ -469,7 +580,7 @@ impl ProjectionStore for PgStore {
             let statuses: Vec<&str> = incidents.iter().map(|i| i.status.as_str()).collect();
             let severities: Vec<&str> = incidents.iter().map(|i| i.severity.as_str()).collect();
             let opened: Vec<i64> = incidents.iter().map(|i| opened_at_ns(i)).collect();
-            let states: Vec<String> = incidents.iter().map(|i| encode(*i)).collect();
+            let states: Vec<String> = incidents.iter().map(|i| encode_incident_row(i)).collect();
             sqlx::query(&format!(
                 "INSERT INTO {schema}.incidents
                      (id, stream_key, status, severity, opened_at_ns, state)
@@ -486,6 +597,7 @@ impl ProjectionStore for PgStore {
             .bind(&states)
             .execute(&mut *tx)
             .await?;
+            write_new_timeline_entries(&mut tx, schema, &incidents, &ids).await?;
         }
         for change in projection.changes.values() {
             sqlx::query(&format!(
@@ -517,6 +629,7 @@ impl ProjectionStore for PgStore {
             "streams",
             "folded_facts",
             "incidents",
+            "timeline_entries",
             "changes",
         ] {
             sqlx::query(&format!("DELETE FROM {}.{table}", self.schema))
@@ -564,17 +677,15 @@ impl ProjectionStore for PgStore {
 
     async fn incidents_with_action_items(&self) -> Result<Vec<Incident>, StoreError> {
         // Rows are compact JSON, so a non-empty list reads `"action_items":[{`.
-        let states: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT state FROM {}.incidents WHERE state LIKE '%\"action_items\":[{{%'
+        let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+            "SELECT state, {} FROM {}.incidents WHERE state LIKE '%\"action_items\":[{{%'
              ORDER BY opened_at_ns DESC, id DESC",
+            timeline_of_row(self.schema),
             self.schema
         ))
         .fetch_all(&self.pool)
         .await?;
-        states
-            .iter()
-            .map(|state| decode("incident", state))
-            .collect()
+        incidents_from_rows(&rows)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -598,10 +709,11 @@ impl ProjectionStore for PgStore {
         );
         let service = query.service.as_deref();
         let class_code = query.class.and_then(ClassFilter::code);
-        let rows: Vec<String> = match &query.cursor {
+        let timeline = timeline_of_row(schema);
+        let rows: Vec<(String, Vec<String>)> = match &query.cursor {
             Some(cursor) => {
-                sqlx::query_scalar(&format!(
-                    "SELECT state FROM {schema}.incidents
+                sqlx::query_as(&format!(
+                    "SELECT state, {timeline} FROM {schema}.incidents
                      WHERE {filters} AND (opened_at_ns, id) < ($5, $6)
                      ORDER BY opened_at_ns DESC, id DESC LIMIT $4"
                 ))
@@ -615,8 +727,8 @@ impl ProjectionStore for PgStore {
                 .await?
             }
             None => {
-                sqlx::query_scalar(&format!(
-                    "SELECT state FROM {schema}.incidents WHERE {filters}
+                sqlx::query_as(&format!(
+                    "SELECT state, {timeline} FROM {schema}.incidents WHERE {filters}
                      ORDER BY opened_at_ns DESC, id DESC LIMIT $4"
                 ))
                 .bind(service)
@@ -627,10 +739,7 @@ impl ProjectionStore for PgStore {
                 .await?
             }
         };
-        let mut incidents = rows
-            .iter()
-            .map(|json| decode("incident", json))
-            .collect::<Result<Vec<Incident>, _>>()?;
+        let mut incidents = incidents_from_rows(&rows)?;
         let next_cursor = if incidents.len() as i64 > limit {
             incidents.truncate(limit as usize);
             incidents.last().map(IncidentCursor::of)
@@ -649,11 +758,12 @@ impl ProjectionStore for PgStore {
         to: Timestamp,
         service: Option<&str>,
     ) -> Result<Vec<Incident>, StoreError> {
-        let states: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT state FROM {}.incidents
+        let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+            "SELECT state, {} FROM {}.incidents
              WHERE opened_at_ns >= $1 AND opened_at_ns < $2
                AND ($3::text IS NULL OR {SERVICE_OF_ROW} = $3)
              ORDER BY opened_at_ns, id",
+            timeline_of_row(self.schema),
             self.schema
         ))
         .bind(bound_ns(from))
@@ -661,10 +771,7 @@ impl ProjectionStore for PgStore {
         .bind(service)
         .fetch_all(&self.pool)
         .await?;
-        states
-            .iter()
-            .map(|state| decode("incident", state))
-            .collect()
+        incidents_from_rows(&rows)
     }
 
     async fn changes_between(
@@ -716,12 +823,13 @@ impl ProjectionStore for PgStore {
             unpack_ids(&key, &packed, &mut stream.seen_facts)?;
         }
         let mut incidents = BTreeMap::new();
-        for state in
-            sqlx::query_scalar::<_, String>(&format!("SELECT state FROM {schema}.incidents"))
-                .fetch_all(&mut *tx)
-                .await?
-        {
-            let incident: Incident = decode("incident", &state)?;
+        let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+            "SELECT state, {} FROM {schema}.incidents",
+            timeline_of_row(schema)
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        for incident in incidents_from_rows(&rows)? {
             incidents.insert(incident.id, incident);
         }
         let mut changes = BTreeMap::new();

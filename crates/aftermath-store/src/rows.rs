@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use aftermath_core::{StreamState, Timestamp};
+use aftermath_core::{Incident, StreamState, TimelineEntry, Timestamp};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::tokens::{hash_secret, new_secret};
@@ -143,6 +145,168 @@ impl NewToken {
     }
 }
 
+/// An incident row: the incident's canonical JSON without its `timeline`, whose entries
+/// live one per row in the insert-only `timeline_entries` table. The fold only appends to
+/// a timeline, so a commit writes the entries its batch added instead of re-encoding and
+/// rewriting every entry the incident ever had (a long incident's row had grown to
+/// megabytes, rewritten on every batch that touched it).
+pub(crate) fn encode_incident_row(incident: &Incident) -> String {
+    let mut out = Vec::with_capacity(1024);
+    let mut json = serde_json::Serializer::new(&mut out);
+    incident
+        .serialize(WithoutField {
+            inner: &mut json,
+            field: "timeline",
+        })
+        .expect("projection rows serialize");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The stored form of one timeline entry.
+pub(crate) fn encode_timeline_entry(entry: &TimelineEntry) -> String {
+    encode(entry)
+}
+
+/// Decodes stored timeline entries, in position order, as an incident's timeline.
+pub(crate) fn decode_timeline<S: AsRef<str>>(
+    incident_id: &str,
+    entries: &[S],
+) -> Result<Vec<TimelineEntry>, StoreError> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(position, entry)| {
+            decode(
+                &format!("timeline entry {position} of incident {incident_id}"),
+                entry.as_ref(),
+            )
+        })
+        .collect()
+}
+
+/// A serializer that writes what `inner` writes, except one field of the outermost
+/// struct. Serializing through it costs nothing extra, unlike building a
+/// `serde_json::Value` and removing the field, or cloning the value without it.
+struct WithoutField<S> {
+    inner: S,
+    field: &'static str,
+}
+
+/// The outermost struct's fields, minus the skipped one.
+struct SkipField<C> {
+    inner: C,
+    field: &'static str,
+}
+
+impl<C: SerializeStruct> SerializeStruct for SkipField<C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Self::Error> {
+        if key == self.field {
+            self.inner.skip_field(key)
+        } else {
+            self.inner.serialize_field(key, value)
+        }
+    }
+
+    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+        self.inner.skip_field(key)
+    }
+
+    fn end(self) -> Result<Self::Ok, Self::Error> {
+        self.inner.end()
+    }
+}
+
+/// Forwards a serializer method to `inner` unchanged.
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $type:ty),*) -> $ret:ty;)*) => {
+        $(fn $method(self, $($arg: $type),*) -> Result<$ret, Self::Error> {
+            self.inner.$method($($arg),*)
+        })*
+    };
+}
+
+impl<S: Serializer> Serializer for WithoutField<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = S::SerializeSeq;
+    type SerializeTuple = S::SerializeTuple;
+    type SerializeTupleStruct = S::SerializeTupleStruct;
+    type SerializeTupleVariant = S::SerializeTupleVariant;
+    type SerializeMap = S::SerializeMap;
+    type SerializeStruct = SkipField<S::SerializeStruct>;
+    type SerializeStructVariant = S::SerializeStructVariant;
+
+    forward! {
+        serialize_bool(v: bool) -> S::Ok;
+        serialize_i8(v: i8) -> S::Ok;
+        serialize_i16(v: i16) -> S::Ok;
+        serialize_i32(v: i32) -> S::Ok;
+        serialize_i64(v: i64) -> S::Ok;
+        serialize_i128(v: i128) -> S::Ok;
+        serialize_u8(v: u8) -> S::Ok;
+        serialize_u16(v: u16) -> S::Ok;
+        serialize_u32(v: u32) -> S::Ok;
+        serialize_u64(v: u64) -> S::Ok;
+        serialize_u128(v: u128) -> S::Ok;
+        serialize_f32(v: f32) -> S::Ok;
+        serialize_f64(v: f64) -> S::Ok;
+        serialize_char(v: char) -> S::Ok;
+        serialize_str(v: &str) -> S::Ok;
+        serialize_bytes(v: &[u8]) -> S::Ok;
+        serialize_none() -> S::Ok;
+        serialize_unit() -> S::Ok;
+        serialize_unit_struct(name: &'static str) -> S::Ok;
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> S::Ok;
+        serialize_seq(len: Option<usize>) -> S::SerializeSeq;
+        serialize_tuple(len: usize) -> S::SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> S::SerializeTupleStruct;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> S::SerializeTupleVariant;
+        serialize_map(len: Option<usize>) -> S::SerializeMap;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> S::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_some(value)
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_newtype_struct(name, value)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.inner
+            .serialize_newtype_variant(name, index, variant, value)
+    }
+
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        Ok(SkipField {
+            inner: self.inner.serialize_struct(name, len)?,
+            field: self.field,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +342,45 @@ mod tests {
         assert!(decoded.seen_facts.is_empty());
         let legacy: StreamState = decode("stream", &encode(&stream)).unwrap();
         assert_eq!(legacy, stream);
+    }
+
+    #[test]
+    fn an_incident_row_leaves_only_its_timeline_out() {
+        let at = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
+        let facts = aftermath_core::normalize_alertmanager(
+            include_bytes!("../../../tests/fixtures/alertmanager/01-checkout-firing.json"),
+            at,
+        )
+        .unwrap();
+        let mut projection = aftermath_core::Projection::default();
+        for fact in &facts {
+            projection.apply(fact);
+        }
+        let incident = projection.incidents.values().next().unwrap().clone();
+        assert!(!incident.timeline.is_empty());
+
+        let row = encode_incident_row(&incident);
+        let mut whole: serde_json::Value = serde_json::from_str(&encode(&incident)).unwrap();
+        whole.as_object_mut().unwrap().remove("timeline");
+        let row_value: serde_json::Value = serde_json::from_str(&row).unwrap();
+        assert_eq!(row_value, whole, "every other field is written as before");
+        assert!(!row.contains("\"timeline\""));
+
+        let mut decoded: Incident = decode("incident", &row).unwrap();
+        assert!(decoded.timeline.is_empty());
+        let entries: Vec<String> = incident
+            .timeline
+            .iter()
+            .map(encode_timeline_entry)
+            .collect();
+        decoded.timeline = decode_timeline("i", &entries).unwrap();
+        assert_eq!(decoded, incident);
+        // Rows written before the split hold the timeline inline and still decode.
+        let legacy: Incident = decode("incident", &encode(&incident)).unwrap();
+        assert_eq!(legacy, incident);
+        assert!(matches!(
+            decode_timeline("i", &["{not json"]),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }

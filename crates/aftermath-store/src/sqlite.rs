@@ -9,10 +9,13 @@ use aftermath_core::{Change, Incident, Projection, StreamState, Timestamp};
 use aftermath_log::{Offset, Partition};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use crate::rows::{decode, encode, encode_stream, pack_ids, unpack_ids, NewToken, TokenColumns};
+use crate::rows::{
+    decode, decode_timeline, encode, encode_incident_row, encode_stream, encode_timeline_entry,
+    pack_ids, unpack_ids, NewToken, TokenColumns,
+};
 use crate::tokens::hash_secret;
 use crate::{
     bound_ns, opened_at_ns, ClassFilter, Export, IncidentCursor, IncidentPage, IncidentQuery,
@@ -46,7 +49,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "folded_facts",
         include_str!("../../../migrations/sqlite/0005_folded_facts.sql"),
     ),
+    (
+        6,
+        "timeline_entries",
+        include_str!("../../../migrations/sqlite/0006_timeline_entries.sql"),
+    ),
 ];
+
+/// Timeline entries written per `INSERT` (three bound values each, far below SQLite's
+/// limit of 32,766).
+const TIMELINE_ROWS_PER_INSERT: usize = 200;
 
 /// [`Incident::service`] of an `incidents` row, read from its folded state.
 const SERVICE_OF_ROW: &str = "json_extract(state, '$.service')";
@@ -118,11 +130,94 @@ async fn incident_in(
 ) -> Result<Option<Incident>, StoreError> {
     let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE id = ?")
         .bind(id.to_string())
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    state
-        .map(|json| decode(&format!("incident {id}"), &json))
-        .transpose()
+    let Some(json) = state else {
+        return Ok(None);
+    };
+    let mut incident: Incident = decode(&format!("incident {id}"), &json)?;
+    let entries: Vec<String> = sqlx::query_scalar(
+        "SELECT entry FROM timeline_entries WHERE incident_id = ? ORDER BY position",
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    incident.timeline = decode_timeline(&id.to_string(), &entries)?;
+    Ok(Some(incident))
+}
+
+/// Decodes incident rows and gives each its timeline from `timeline_entries`, read on the
+/// same connection (inside the caller's transaction, so both come from one snapshot).
+async fn incidents_with_timelines(
+    conn: &mut SqliteConnection,
+    states: &[String],
+) -> Result<Vec<Incident>, StoreError> {
+    let mut incidents = states
+        .iter()
+        .map(|state| decode("incident", state))
+        .collect::<Result<Vec<Incident>, _>>()?;
+    if incidents.is_empty() {
+        return Ok(incidents);
+    }
+    let ids: Vec<String> = incidents
+        .iter()
+        .map(|incident| incident.id.to_string())
+        .collect();
+    let rows = sqlx::query(
+        "SELECT incident_id, entry FROM timeline_entries
+         WHERE incident_id IN (SELECT value FROM json_each(?))
+         ORDER BY incident_id, position",
+    )
+    .bind(serde_json::to_string(&ids).expect("ids serialize"))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in rows {
+        entries.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    for (incident, id) in incidents.iter_mut().zip(&ids) {
+        incident.timeline = decode_timeline(id, entries.get(id).map_or(&[][..], Vec::as_slice))?;
+    }
+    Ok(incidents)
+}
+
+/// Writes `incident`'s timeline entries that are not stored yet. The fold only appends,
+/// so the stored entries are this timeline's first ones: only positions from the stored
+/// count on are inserted. (Stored entries beyond the timeline's length cannot come from
+/// the fold; they are removed so the stored incident is exactly the committed one.)
+async fn write_new_timeline_entries(
+    conn: &mut SqliteConnection,
+    incident: &Incident,
+) -> Result<(), StoreError> {
+    let id = incident.id.to_string();
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(position) + 1, 0) FROM timeline_entries WHERE incident_id = ?",
+    )
+    .bind(&id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let length = incident.timeline.len() as i64;
+    if stored > length {
+        sqlx::query("DELETE FROM timeline_entries WHERE incident_id = ? AND position >= ?")
+            .bind(&id)
+            .bind(length)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let new_entries = incident.timeline.iter().enumerate().skip(stored as usize);
+    let new_entries: Vec<(i64, String)> = new_entries
+        .map(|(position, entry)| (position as i64, encode_timeline_entry(entry)))
+        .collect();
+    for chunk in new_entries.chunks(TIMELINE_ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO timeline_entries (incident_id, position, entry) ",
+        );
+        insert.push_values(chunk, |mut row, (position, entry)| {
+            row.push_bind(&id).push_bind(*position).push_bind(entry);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError> {
@@ -245,9 +340,10 @@ impl ProjectionStore for SqliteStore {
             .bind(incident.status.as_str())
             .bind(incident.severity.as_str())
             .bind(opened_at_ns(incident))
-            .bind(encode(incident))
+            .bind(encode_incident_row(incident))
             .execute(&mut *tx)
             .await?;
+            write_new_timeline_entries(&mut tx, incident).await?;
         }
         for change in projection.changes.values() {
             sqlx::query(
@@ -280,6 +376,7 @@ impl ProjectionStore for SqliteStore {
             "streams",
             "folded_facts",
             "incidents",
+            "timeline_entries",
             "changes",
         ] {
             sqlx::query(&format!("DELETE FROM {table}"))
@@ -324,16 +421,15 @@ impl ProjectionStore for SqliteStore {
 
     async fn incidents_with_action_items(&self) -> Result<Vec<Incident>, StoreError> {
         // Rows are compact JSON, so a non-empty list reads `"action_items":[{`.
+        // One read transaction: the rows and their timelines come from one snapshot.
+        let mut tx = self.pool.begin().await?;
         let states: Vec<String> = sqlx::query_scalar(
             "SELECT state FROM incidents WHERE state LIKE '%\"action_items\":[{%'
              ORDER BY opened_at_ns DESC, id DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        states
-            .iter()
-            .map(|state| decode("incident", state))
-            .collect()
+        incidents_with_timelines(&mut tx, &states).await
     }
 
     async fn incidents_opened_between(
@@ -342,6 +438,7 @@ impl ProjectionStore for SqliteStore {
         to: Timestamp,
         service: Option<&str>,
     ) -> Result<Vec<Incident>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let states: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT state FROM incidents
              WHERE opened_at_ns >= ?1 AND opened_at_ns < ?2
@@ -351,12 +448,9 @@ impl ProjectionStore for SqliteStore {
         .bind(bound_ns(from))
         .bind(bound_ns(to))
         .bind(service)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        states
-            .iter()
-            .map(|state| decode("incident", state))
-            .collect()
+        incidents_with_timelines(&mut tx, &states).await
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -383,6 +477,7 @@ impl ProjectionStore for SqliteStore {
              ORDER BY opened_at_ns DESC, id DESC LIMIT ?4"
         );
         let limit = query.limit.max(1) as i64;
+        let mut tx = self.pool.begin().await?;
         let rows: Vec<String> = sqlx::query_scalar(&sql)
             .bind(at)
             .bind(id)
@@ -391,12 +486,9 @@ impl ProjectionStore for SqliteStore {
             .bind(query.service.as_deref())
             .bind(query.class.is_some())
             .bind(query.class.and_then(ClassFilter::code))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
-        let mut incidents = rows
-            .iter()
-            .map(|json| decode("incident", json))
-            .collect::<Result<Vec<Incident>, _>>()?;
+        let mut incidents = incidents_with_timelines(&mut tx, &rows).await?;
         let next_cursor = if incidents.len() as i64 > limit {
             incidents.truncate(limit as usize);
             incidents.last().map(IncidentCursor::of)
@@ -431,11 +523,11 @@ impl ProjectionStore for SqliteStore {
             unpack_ids(&key, &packed, &mut stream.seen_facts)?;
         }
         let mut incidents = BTreeMap::new();
-        for state in sqlx::query_scalar::<_, String>("SELECT state FROM incidents")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let incident: Incident = decode("incident", &state)?;
+        let mut tx = self.pool.begin().await?;
+        let states: Vec<String> = sqlx::query_scalar("SELECT state FROM incidents")
+            .fetch_all(&mut *tx)
+            .await?;
+        for incident in incidents_with_timelines(&mut tx, &states).await? {
             incidents.insert(incident.id, incident);
         }
         let mut changes = BTreeMap::new();

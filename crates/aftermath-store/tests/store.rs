@@ -268,6 +268,7 @@ contract_suite! {
         only_incidents_with_action_items_are_listed_for_them,
         consumer_checkpoints_compare_and_set_and_survive_rebuilds,
         folded_fact_ids_accumulate_across_commits_and_a_later_repeat_is_a_duplicate,
+        a_commit_stores_exactly_the_timeline_it_is_given,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -291,6 +292,7 @@ contract_suite! {
         only_incidents_with_action_items_are_listed_for_them,
         consumer_checkpoints_compare_and_set_and_survive_rebuilds,
         folded_fact_ids_accumulate_across_commits_and_a_later_repeat_is_a_duplicate,
+        a_commit_stores_exactly_the_timeline_it_is_given,
         unknown_incident_is_none;
     backend cases:
         projector_gives_identical_exports_at_every_batch_size,
@@ -2043,6 +2045,37 @@ mod contract {
         assert_eq!(projection, before);
     }
 
+    /// Timeline entries are stored one per row and a commit writes only the ones past the
+    /// stored count; the stored incident is still exactly the committed one, whether its
+    /// timeline grew, stayed, or (which the fold never does) shrank.
+    pub async fn a_commit_stores_exactly_the_timeline_it_is_given(store: SharedStore) {
+        let fixture = fixture_log().await;
+        let end = fixture.log.end().await;
+        assert_eq!(catch_up(&fixture.log, &store, 1000).await, end);
+        let id = fixture.checkout_first;
+        let mut projection = store
+            .load(&BTreeSet::new(), &BTreeSet::from([id]))
+            .await
+            .unwrap();
+        let full = projection.incidents[&id].timeline.clone();
+        assert!(full.len() > 2, "the fixture incident has a timeline");
+        let mut from = end;
+        for length in [full.len(), 1, 1, full.len(), 0, 2] {
+            let incident = projection.incidents.get_mut(&id).unwrap();
+            incident.timeline = full[..length].to_vec();
+            store.commit(&projection, 0, from, from + 1).await.unwrap();
+            from += 1;
+            let stored = store.incident(id).await.unwrap().unwrap();
+            assert_eq!(stored.timeline, full[..length], "length {length}");
+            let loaded = store
+                .load(&BTreeSet::new(), &BTreeSet::from([id]))
+                .await
+                .unwrap();
+            assert_eq!(loaded.incidents[&id], stored);
+            assert_eq!(store.export().await.unwrap().incidents[&id], stored);
+        }
+    }
+
     pub async fn unknown_incident_is_none(store: SharedStore) {
         let unknown = Uuid::from_u128(0x0123_4567_89ab_cdef);
         assert_eq!(store.incident(unknown).await.unwrap(), None);
@@ -2088,8 +2121,120 @@ async fn fold_then_write_legacy_stream_rows(
     (fixture, export.to_canonical_json())
 }
 
+/// Folds the fixture log into `store` and rewrites its incident rows as they were before
+/// `timeline_entries` (each row holding its whole timeline), emptying that table; returns
+/// the export the rows must still give.
+async fn fold_then_write_legacy_incident_rows(
+    store: &SharedStore,
+    mut execute: impl FnMut(String),
+) -> (FixtureLog, String) {
+    let fixture = fixture_log().await;
+    catch_up(&fixture.log, store, 4).await;
+    let export = store.export().await.unwrap();
+    execute("DELETE FROM {schema}timeline_entries".into());
+    let mut with_entries = 0;
+    for (id, incident) in &export.incidents {
+        let legacy = serde_json::to_string(incident).unwrap();
+        assert!(legacy.contains("\"timeline\":["), "{legacy}");
+        with_entries += usize::from(!incident.timeline.is_empty());
+        execute(format!(
+            "UPDATE {{schema}}incidents SET state = '{}' WHERE id = '{id}'",
+            legacy.replace('\'', "''"),
+        ));
+    }
+    assert!(with_entries > 1, "the fixture has timelines to move");
+    (fixture, export.to_canonical_json())
+}
+
+/// After a migration: nothing is folded twice, and a fact folded later appends to a moved
+/// timeline.
+async fn assert_timelines_grow_after_the_move(fixture: FixtureLog, store: &SharedStore) {
+    let mut log = fixture.log;
+    assert_eq!(catch_up(&log, store, 3).await, 0);
+    let before = store
+        .incident(fixture.checkout_first)
+        .await
+        .unwrap()
+        .unwrap();
+    log.respond(
+        &fixture.checkout_stream,
+        at("2026-11-24T08:00:00Z"),
+        FactBody::NoteAdded(NoteAdded {
+            incident_id: fixture.checkout_first,
+            actor: "carol".into(),
+            text: "written after the timelines moved".into(),
+        }),
+    )
+    .await;
+    assert_eq!(catch_up(&log, store, 3).await, 1);
+    let after = store
+        .incident(fixture.checkout_first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.timeline.len(), before.timeline.len() + 1);
+    assert_eq!(after.timeline[..before.timeline.len()], before.timeline[..]);
+    assert_export_holds(&store.export().await.unwrap(), &log, log.end().await);
+}
+
 mod sqlite_only {
     use super::*;
+
+    /// A file whose incident rows hold their timelines (written before migration 6) is
+    /// migrated at open: the entries move to `timeline_entries`, nothing is lost, and
+    /// folding on appends to the moved timelines.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn incident_rows_written_before_timeline_entries_are_migrated_at_open() {
+        let backend = SqliteBackend::new();
+        let store = backend.open("projections").await;
+        let path = backend.dir.path().join("projections.sqlite");
+        let url = format!("sqlite://{}", path.display());
+        let mut statements = Vec::new();
+        let (fixture, expected) =
+            fold_then_write_legacy_incident_rows(&store, |sql| statements.push(sql)).await;
+        drop(store);
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows_before: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM incidents ORDER BY id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        for sql in statements {
+            conn.execute(&*sql.replace("{schema}", "")).await.unwrap();
+        }
+        // As before migration 6: no table, not applied.
+        conn.execute(
+            "DROP TABLE timeline_entries; DELETE FROM schema_migrations WHERE version = 6",
+        )
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let reopened = backend.open("projections").await;
+        assert_eq!(canonical(&reopened).await, expected);
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let inline: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM incidents WHERE state LIKE '%\"timeline\":%'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(inline, 0, "the timelines left the incident rows");
+        let rows_after: Vec<String> = sqlx::query_scalar("SELECT state FROM incidents ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows_after, rows_before,
+            "the rows are left exactly as a commit writes them"
+        );
+        let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline_entries")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert!(entries > 0);
+        conn.close().await.unwrap();
+        assert_timelines_grow_after_the_move(fixture, &reopened).await;
+    }
 
     /// A file whose stream rows list their folded ids (written before migration 5) is
     /// migrated at open: the ids move to `folded_facts` and nothing is lost.
@@ -2241,6 +2386,52 @@ mod postgres_only {
         assert_export_holds(&reopened.export().await.unwrap(), &fixture.log, end);
     }
 
+    /// A live schema whose incident rows hold their timelines (written before
+    /// `timeline_entries`) is migrated at startup: the entries move to that table, the rows
+    /// are rewritten canonically, nothing is lost, and the next start finds nothing to move.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn incident_rows_written_before_timeline_entries_are_migrated_at_startup() {
+        let backend = PgBackend::new();
+        let store = backend.open("projections").await;
+        let url = backend.database_url("projections").await;
+        let mut statements = Vec::new();
+        let (fixture, expected) =
+            fold_then_write_legacy_incident_rows(&store, |sql| statements.push(sql)).await;
+        let rows_before: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM aftermath_projections.incidents ORDER BY id")
+                .fetch_all(&mut PgConnection::connect(&url).await.unwrap())
+                .await
+                .unwrap();
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        for sql in statements {
+            conn.execute(&*sql.replace("{schema}", "aftermath_projections."))
+                .await
+                .unwrap();
+        }
+        for _ in 0..2 {
+            let reopened = backend.open("projections").await;
+            assert_eq!(canonical(&reopened).await, expected);
+        }
+        let rows_after: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM aftermath_projections.incidents ORDER BY id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            rows_after, rows_before,
+            "the rows are written again exactly as a commit writes them"
+        );
+        let entries: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM aftermath_projections.timeline_entries")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(entries > 0);
+        conn.close().await.unwrap();
+        let reopened = backend.open("projections").await;
+        assert_timelines_grow_after_the_move(fixture, &reopened).await;
+    }
+
     /// Incident rows, rewritten whole by every batch touching them, are stored without
     /// TOAST compression in the live schema and in a rebuild's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2329,6 +2520,7 @@ mod postgres_only {
                     "aftermath_projections.folded_facts",
                     "aftermath_projections.incidents",
                     "aftermath_projections.streams",
+                    "aftermath_projections.timeline_entries",
                     "public.consumer_checkpoints",
                     "public.schema_migrations",
                     "public.tokens",
