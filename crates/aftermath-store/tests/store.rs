@@ -2059,12 +2059,10 @@ mod contract {
             .unwrap();
         let full = projection.incidents[&id].timeline.clone();
         assert!(full.len() > 2, "the fixture incident has a timeline");
-        let mut from = end;
-        for length in [full.len(), 1, 1, full.len(), 0, 2] {
+        for (from, length) in (end..).zip([full.len(), 1, 1, full.len(), 0, 2]) {
             let incident = projection.incidents.get_mut(&id).unwrap();
             incident.timeline = full[..length].to_vec();
             store.commit(&projection, 0, from, from + 1).await.unwrap();
-            from += 1;
             let stored = store.incident(id).await.unwrap().unwrap();
             assert_eq!(stored.timeline, full[..length], "length {length}");
             let loaded = store
