@@ -18,7 +18,7 @@ use std::time::Duration;
 use aftermath_core::Fact;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{Appended, EventLog, LogError, LoggedFact, Offset, Partition};
@@ -67,10 +67,90 @@ impl Default for EmbeddedLogOptions {
     }
 }
 
+/// Read connections kept open between reads (at most [`Readers::KEPT`]).
+struct Readers {
+    path: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl Readers {
+    const KEPT: usize = 4;
+
+    fn take(&self) -> rusqlite::Result<rusqlite::Connection> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(connection) => Ok(connection),
+            None => {
+                let connection = rusqlite::Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                connection.busy_timeout(Duration::from_secs(10))?;
+                Ok(connection)
+            }
+        }
+    }
+
+    fn give_back(&self, connection: rusqlite::Connection) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < Self::KEPT {
+            idle.push(connection);
+        }
+    }
+}
+
+/// Up to `max` facts from offset `from` on, decoded. Runs on a blocking thread: the rows
+/// are read and decoded where they are stepped, not handed one by one to the async side
+/// (with sqlx, each row crossed a channel to another thread, and the thread switches cost
+/// as much as the decoding in a replay).
+fn read_facts(
+    connection: &rusqlite::Connection,
+    partition: Partition,
+    from: Offset,
+    max: usize,
+) -> Result<Vec<LoggedFact>, LogError> {
+    let failed = |error: rusqlite::Error| storage_failure("reading the log", error);
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT log_offset, body FROM facts WHERE log_offset >= ?1 ORDER BY log_offset LIMIT ?2",
+        )
+        .map_err(failed)?;
+    let mut rows = statement.query((from as i64, max as i64)).map_err(failed)?;
+    let mut facts = Vec::with_capacity(max.min(16_384));
+    while let Some(row) = rows.next().map_err(failed)? {
+        let offset = row.get::<_, i64>(0).map_err(failed)? as Offset;
+        let body = row
+            .get_ref(1)
+            .and_then(|value| Ok(value.as_str()?))
+            .map_err(failed)?;
+        let fact = Fact::from_json(body).map_err(|source| LogError::Corrupt {
+            partition,
+            offset,
+            source,
+        })?;
+        facts.push(LoggedFact {
+            partition,
+            offset,
+            fact,
+        });
+    }
+    Ok(facts)
+}
+
 /// The SQLite-file event log of the embedded default.
 pub struct EmbeddedLog {
+    /// Opened the file (creating it) before the writer did; kept so the file stays open.
+    _pool: SqlitePool,
     /// Readers only; all writes go through the writer thread.
-    pool: SqlitePool,
+    readers: Arc<Readers>,
     shared: Arc<Shared>,
     /// Room left in the queue, in serialized bytes.
     queue_room: Arc<Semaphore>,
@@ -142,7 +222,11 @@ impl EmbeddedLog {
         }
         let max_queued_bytes = options.max_queued_bytes.clamp(1, u32::MAX as usize);
         Ok(Self {
-            pool,
+            _pool: pool,
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: std::sync::Mutex::new(Vec::new()),
+            }),
             shared,
             queue_room: Arc::new(Semaphore::new(max_queued_bytes)),
             max_queued_bytes,
@@ -254,29 +338,17 @@ impl EventLog for EmbeddedLog {
         max: usize,
     ) -> Result<Vec<LoggedFact>, LogError> {
         Self::check_partition(partition)?;
-        let rows = sqlx::query(
-            "SELECT log_offset, body FROM facts WHERE log_offset >= ? ORDER BY log_offset LIMIT ?",
-        )
-        .bind(from as i64)
-        .bind(max as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                let offset = row.get::<i64, _>(0) as Offset;
-                let body: String = row.get(1);
-                let fact = Fact::from_json(&body).map_err(|source| LogError::Corrupt {
-                    partition,
-                    offset,
-                    source,
-                })?;
-                Ok(LoggedFact {
-                    partition,
-                    offset,
-                    fact,
-                })
-            })
-            .collect()
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = readers
+                .take()
+                .map_err(|error| storage_failure("opening a log reader", error))?;
+            let facts = read_facts(&connection, partition, from, max);
+            readers.give_back(connection);
+            facts
+        })
+        .await
+        .map_err(|error| storage_failure("reading the log", error))?
     }
 
     async fn end_offset(&self, partition: Partition) -> Result<Offset, LogError> {
