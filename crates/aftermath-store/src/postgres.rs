@@ -40,8 +40,8 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::rows::{
-    decode, decode_timeline, encode, encode_incident_row, encode_stream, encode_timeline_entry,
-    pack_ids, unpack_ids, NewToken, TokenColumns,
+    decode, decode_joined_timeline, encode, encode_incident_row, encode_stream,
+    encode_timeline_entry, pack_ids, unpack_ids, NewToken, TokenColumns,
 };
 use crate::tokens::hash_secret;
 use crate::{
@@ -190,7 +190,7 @@ impl PgStore {
         conn: &mut PgConnection,
         id: Uuid,
     ) -> Result<Option<Incident>, StoreError> {
-        let row: Option<(String, Vec<String>)> = sqlx::query_as(&format!(
+        let row: Option<IncidentRow> = sqlx::query_as(&format!(
             "SELECT state, {} FROM {}.incidents WHERE id = $1",
             timeline_of_row(self.schema),
             self.schema
@@ -198,7 +198,7 @@ impl PgStore {
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-        row.map(|(state, entries)| incident_from_row(&state, &entries))
+        row.map(|(state, timeline)| incident_from_row(&state, timeline.as_deref()))
             .transpose()
     }
 
@@ -330,25 +330,28 @@ pub fn redacted(url: &str) -> String {
 }
 
 /// The select-list expression that gives an `incidents` row's timeline: its entries'
-/// stored JSON in position order, read in the same statement (so from the same snapshot)
-/// as the row.
+/// JSON joined with commas in position order (NULL when it has none), read in the same
+/// statement (so from the same snapshot) as the row, and decoded in one parse.
 fn timeline_of_row(schema: &str) -> String {
     format!(
-        "ARRAY(SELECT entry FROM {schema}.timeline_entries AS entries
-               WHERE entries.incident_id = incidents.id ORDER BY entries.position)"
+        "(SELECT string_agg(entry, ',' ORDER BY entries.position)
+          FROM {schema}.timeline_entries AS entries WHERE entries.incident_id = incidents.id)"
     )
 }
 
-/// An incident from its row's state and its timeline entries.
-fn incident_from_row(state: &str, entries: &[String]) -> Result<Incident, StoreError> {
+/// An incident row as selected with [`timeline_of_row`]: its state and its joined entries.
+type IncidentRow = (String, Option<String>);
+
+/// An incident from its row's state and its joined timeline entries.
+fn incident_from_row(state: &str, timeline: Option<&str>) -> Result<Incident, StoreError> {
     let mut incident: Incident = decode("incident", state)?;
-    incident.timeline = decode_timeline(&incident.id.to_string(), entries)?;
+    incident.timeline = decode_joined_timeline(&incident.id.to_string(), timeline)?;
     Ok(incident)
 }
 
-fn incidents_from_rows(rows: &[(String, Vec<String>)]) -> Result<Vec<Incident>, StoreError> {
+fn incidents_from_rows(rows: &[IncidentRow]) -> Result<Vec<Incident>, StoreError> {
     rows.iter()
-        .map(|(state, entries)| incident_from_row(state, entries))
+        .map(|(state, timeline)| incident_from_row(state, timeline.as_deref()))
         .collect()
 }
 
@@ -473,15 +476,15 @@ impl ProjectionStore for PgStore {
         }
         if !wanted.is_empty() {
             let ids: Vec<String> = wanted.iter().map(Uuid::to_string).collect();
-            let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+            let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
                 "SELECT state, {} FROM {schema}.incidents WHERE id = ANY($1)",
                 timeline_of_row(schema)
             ))
             .bind(&ids)
             .fetch_all(&mut *conn)
             .await?;
-            for (state, entries) in rows {
-                let incident = incident_from_row(&state, &entries)?;
+            for (state, timeline) in rows {
+                let incident = incident_from_row(&state, timeline.as_deref())?;
                 projection.incidents.insert(incident.id, incident);
             }
         }
@@ -677,7 +680,7 @@ impl ProjectionStore for PgStore {
 
     async fn incidents_with_action_items(&self) -> Result<Vec<Incident>, StoreError> {
         // Rows are compact JSON, so a non-empty list reads `"action_items":[{`.
-        let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+        let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
             "SELECT state, {} FROM {}.incidents WHERE state LIKE '%\"action_items\":[{{%'
              ORDER BY opened_at_ns DESC, id DESC",
             timeline_of_row(self.schema),
@@ -710,7 +713,7 @@ impl ProjectionStore for PgStore {
         let service = query.service.as_deref();
         let class_code = query.class.and_then(ClassFilter::code);
         let timeline = timeline_of_row(schema);
-        let rows: Vec<(String, Vec<String>)> = match &query.cursor {
+        let rows: Vec<IncidentRow> = match &query.cursor {
             Some(cursor) => {
                 sqlx::query_as(&format!(
                     "SELECT state, {timeline} FROM {schema}.incidents
@@ -758,7 +761,7 @@ impl ProjectionStore for PgStore {
         to: Timestamp,
         service: Option<&str>,
     ) -> Result<Vec<Incident>, StoreError> {
-        let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+        let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
             "SELECT state, {} FROM {}.incidents
              WHERE opened_at_ns >= $1 AND opened_at_ns < $2
                AND ($3::text IS NULL OR {SERVICE_OF_ROW} = $3)
@@ -823,7 +826,7 @@ impl ProjectionStore for PgStore {
             unpack_ids(&key, &packed, &mut stream.seen_facts)?;
         }
         let mut incidents = BTreeMap::new();
-        let rows: Vec<(String, Vec<String>)> = sqlx::query_as(&format!(
+        let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
             "SELECT state, {} FROM {schema}.incidents",
             timeline_of_row(schema)
         ))

@@ -13,8 +13,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::rows::{
-    decode, decode_timeline, encode, encode_incident_row, encode_stream, encode_timeline_entry,
-    pack_ids, unpack_ids, NewToken, TokenColumns,
+    decode, decode_joined_timeline, encode, encode_incident_row, encode_stream,
+    encode_timeline_entry, pack_ids, unpack_ids, NewToken, TokenColumns,
 };
 use crate::tokens::hash_secret;
 use crate::{
@@ -124,61 +124,38 @@ impl SqliteStore {
     }
 }
 
+/// The select-list expression that gives an `incidents` row's timeline: its entries'
+/// JSON joined with commas in position order (NULL when it has none), read in the same
+/// statement, so from the same snapshot, as the row. One value per incident, not one row
+/// per entry: sqlx hands every row to the async side through a channel, which a timeline
+/// of hundreds of entries would pay hundreds of times per read.
+const TIMELINE_OF_ROW: &str = "(SELECT group_concat(entry, ',' ORDER BY position)
+     FROM timeline_entries WHERE timeline_entries.incident_id = incidents.id)";
+
+/// An incident row as selected with [`TIMELINE_OF_ROW`]: its state and its joined entries.
+type IncidentRow = (String, Option<String>);
+
+fn incident_from_row((state, timeline): &IncidentRow) -> Result<Incident, StoreError> {
+    let mut incident: Incident = decode("incident", state)?;
+    incident.timeline = decode_joined_timeline(&incident.id.to_string(), timeline.as_deref())?;
+    Ok(incident)
+}
+
+fn incidents_from_rows(rows: &[IncidentRow]) -> Result<Vec<Incident>, StoreError> {
+    rows.iter().map(incident_from_row).collect()
+}
+
 async fn incident_in(
     conn: &mut SqliteConnection,
     id: Uuid,
 ) -> Result<Option<Incident>, StoreError> {
-    let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(json) = state else {
-        return Ok(None);
-    };
-    let mut incident: Incident = decode(&format!("incident {id}"), &json)?;
-    let entries: Vec<String> = sqlx::query_scalar(
-        "SELECT entry FROM timeline_entries WHERE incident_id = ? ORDER BY position",
-    )
+    let row: Option<IncidentRow> = sqlx::query_as(&format!(
+        "SELECT state, {TIMELINE_OF_ROW} FROM incidents WHERE id = ?"
+    ))
     .bind(id.to_string())
-    .fetch_all(&mut *conn)
+    .fetch_optional(conn)
     .await?;
-    incident.timeline = decode_timeline(&id.to_string(), &entries)?;
-    Ok(Some(incident))
-}
-
-/// Decodes incident rows and gives each its timeline from `timeline_entries`, read on the
-/// same connection (inside the caller's transaction, so both come from one snapshot).
-async fn incidents_with_timelines(
-    conn: &mut SqliteConnection,
-    states: &[String],
-) -> Result<Vec<Incident>, StoreError> {
-    let mut incidents = states
-        .iter()
-        .map(|state| decode("incident", state))
-        .collect::<Result<Vec<Incident>, _>>()?;
-    if incidents.is_empty() {
-        return Ok(incidents);
-    }
-    let ids: Vec<String> = incidents
-        .iter()
-        .map(|incident| incident.id.to_string())
-        .collect();
-    let rows = sqlx::query(
-        "SELECT incident_id, entry FROM timeline_entries
-         WHERE incident_id IN (SELECT value FROM json_each(?))
-         ORDER BY incident_id, position",
-    )
-    .bind(serde_json::to_string(&ids).expect("ids serialize"))
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for row in rows {
-        entries.entry(row.get(0)).or_default().push(row.get(1));
-    }
-    for (incident, id) in incidents.iter_mut().zip(&ids) {
-        incident.timeline = decode_timeline(id, entries.get(id).map_or(&[][..], Vec::as_slice))?;
-    }
-    Ok(incidents)
+    row.as_ref().map(incident_from_row).transpose()
 }
 
 /// Writes `incident`'s timeline entries that are not stored yet. The fold only appends,
@@ -421,15 +398,14 @@ impl ProjectionStore for SqliteStore {
 
     async fn incidents_with_action_items(&self) -> Result<Vec<Incident>, StoreError> {
         // Rows are compact JSON, so a non-empty list reads `"action_items":[{`.
-        // One read transaction: the rows and their timelines come from one snapshot.
-        let mut tx = self.pool.begin().await?;
-        let states: Vec<String> = sqlx::query_scalar(
-            "SELECT state FROM incidents WHERE state LIKE '%\"action_items\":[{%'
-             ORDER BY opened_at_ns DESC, id DESC",
-        )
-        .fetch_all(&mut *tx)
+        let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
+            "SELECT state, {TIMELINE_OF_ROW} FROM incidents
+             WHERE state LIKE '%\"action_items\":[{{%'
+             ORDER BY opened_at_ns DESC, id DESC"
+        ))
+        .fetch_all(&self.pool)
         .await?;
-        incidents_with_timelines(&mut tx, &states).await
+        incidents_from_rows(&rows)
     }
 
     async fn incidents_opened_between(
@@ -438,9 +414,8 @@ impl ProjectionStore for SqliteStore {
         to: Timestamp,
         service: Option<&str>,
     ) -> Result<Vec<Incident>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let states: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT state FROM incidents
+        let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
+            "SELECT state, {TIMELINE_OF_ROW} FROM incidents
              WHERE opened_at_ns >= ?1 AND opened_at_ns < ?2
                AND (?3 IS NULL OR {SERVICE_OF_ROW} = ?3)
              ORDER BY opened_at_ns, id"
@@ -448,9 +423,9 @@ impl ProjectionStore for SqliteStore {
         .bind(bound_ns(from))
         .bind(bound_ns(to))
         .bind(service)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        incidents_with_timelines(&mut tx, &states).await
+        incidents_from_rows(&rows)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -470,15 +445,14 @@ impl ProjectionStore for SqliteStore {
         // class is compared with `IS`, so a NULL code selects the unclassified.
         let overdue = crate::overdue_clause(query);
         let sql = format!(
-            "SELECT state FROM incidents WHERE {status_clause} AND {overdue}
+            "SELECT state, {TIMELINE_OF_ROW} FROM incidents WHERE {status_clause} AND {overdue}
                AND (opened_at_ns < ?1 OR (opened_at_ns = ?1 AND id < ?2) OR ?3)
                AND (?5 IS NULL OR {SERVICE_OF_ROW} = ?5)
                AND (NOT ?6 OR ({CLASS_IN_FORCE_OF_ROW}) IS ?7)
              ORDER BY opened_at_ns DESC, id DESC LIMIT ?4"
         );
         let limit = query.limit.max(1) as i64;
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<String> = sqlx::query_scalar(&sql)
+        let rows: Vec<IncidentRow> = sqlx::query_as(&sql)
             .bind(at)
             .bind(id)
             .bind(query.cursor.is_none())
@@ -486,9 +460,9 @@ impl ProjectionStore for SqliteStore {
             .bind(query.service.as_deref())
             .bind(query.class.is_some())
             .bind(query.class.and_then(ClassFilter::code))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await?;
-        let mut incidents = incidents_with_timelines(&mut tx, &rows).await?;
+        let mut incidents = incidents_from_rows(&rows)?;
         let next_cursor = if incidents.len() as i64 > limit {
             incidents.truncate(limit as usize);
             incidents.last().map(IncidentCursor::of)
@@ -523,11 +497,11 @@ impl ProjectionStore for SqliteStore {
             unpack_ids(&key, &packed, &mut stream.seen_facts)?;
         }
         let mut incidents = BTreeMap::new();
-        let mut tx = self.pool.begin().await?;
-        let states: Vec<String> = sqlx::query_scalar("SELECT state FROM incidents")
-            .fetch_all(&mut *tx)
-            .await?;
-        for incident in incidents_with_timelines(&mut tx, &states).await? {
+        let rows: Vec<IncidentRow> =
+            sqlx::query_as(&format!("SELECT state, {TIMELINE_OF_ROW} FROM incidents"))
+                .fetch_all(&self.pool)
+                .await?;
+        for incident in incidents_from_rows(&rows)? {
             incidents.insert(incident.id, incident);
         }
         let mut changes = BTreeMap::new();
