@@ -31,6 +31,9 @@ pub use tokens::{Scope, TokenInfo, UnknownScope};
 pub enum StoreError {
     #[error("projection database failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite store's projector connection (rusqlite) failed.
+    #[error("projection database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("stored projection row {what} is unreadable: {message}")]
     Corrupt { what: String, message: String },
     #[error("checkpoint of partition {partition} moved from {expected} to {found}: another projector owns it")]

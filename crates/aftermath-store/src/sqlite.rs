@@ -3,13 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aftermath_core::{Change, Incident, Projection, StreamState, Timestamp};
 use aftermath_log::{Offset, Partition};
 use async_trait::async_trait;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::rows::{
@@ -56,10 +58,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Timeline entries written per `INSERT` (three bound values each, far below SQLite's
-/// limit of 32,766).
-const TIMELINE_ROWS_PER_INSERT: usize = 200;
-
 /// [`Incident::service`] of an `incidents` row, read from its folded state.
 const SERVICE_OF_ROW: &str = "json_extract(state, '$.service')";
 
@@ -74,7 +72,23 @@ const CLASS_IN_FORCE_OF_ROW: &str =
 
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Migrations and the read API's queries.
     pool: SqlitePool,
+    /// The projector's connection: checkpoints, `load` and `commit` run on it in the
+    /// calling thread (see [`blocking`]). Through sqlx each statement of a batch was a
+    /// round trip to sqlx's worker thread, and a live batch of a few facts runs about ten
+    /// of them: under load the thread switches, not SQLite, set the batch's latency.
+    projector: Arc<Mutex<rusqlite::Connection>>,
+}
+
+/// Runs `work`, which blocks on SQLite, on this thread: taken off the async scheduler
+/// (`block_in_place`, so other tasks move to another worker) on a multi-thread runtime,
+/// inline on a current-thread one.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 impl SqliteStore {
@@ -91,8 +105,19 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let mut store = Self {
+            pool,
+            projector: Arc::new(Mutex::new(rusqlite::Connection::open_in_memory()?)),
+        };
         store.migrate().await?;
+        let connection = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(Duration::from_secs(10))?;
+        // As the pool's: WAL (set on the file by the pool), fsync only at checkpoints.
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        store.projector = Arc::new(Mutex::new(connection));
         Ok(store)
     }
 
@@ -158,41 +183,172 @@ async fn incident_in(
     row.as_ref().map(incident_from_row).transpose()
 }
 
+impl SqliteStore {
+    /// The projector's connection; a panic elsewhere cannot leave it mid-transaction (a
+    /// dropped transaction rolls back), so a poisoned lock is still usable.
+    fn projector(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.projector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn checkpoints_in(
+    connection: &rusqlite::Connection,
+) -> Result<BTreeMap<Partition, Offset>, StoreError> {
+    let mut select =
+        connection.prepare_cached("SELECT log_partition, next_offset FROM checkpoints")?;
+    let rows = select.query_map((), |row| {
+        Ok((
+            row.get::<_, i64>(0)? as Partition,
+            row.get::<_, i64>(1)? as Offset,
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn load_in(
+    connection: &rusqlite::Connection,
+    stream_keys: &BTreeSet<String>,
+    incident_ids: &BTreeSet<Uuid>,
+) -> Result<Projection, StoreError> {
+    let mut projection = Projection::default();
+    let mut wanted = incident_ids.clone();
+    let mut stream_state =
+        connection.prepare_cached("SELECT state FROM streams WHERE stream_key = ?1")?;
+    let mut folded_ids =
+        connection.prepare_cached("SELECT fact_ids FROM folded_facts WHERE stream_key = ?1")?;
+    for key in stream_keys {
+        let state: Option<String> = stream_state.query_row([key], |row| row.get(0)).optional()?;
+        if let Some(json) = state {
+            let mut stream: StreamState = decode(&format!("stream {key}"), &json)?;
+            for packed in folded_ids.query_map([key], |row| row.get::<_, Vec<u8>>(0))? {
+                unpack_ids(key, &packed?, &mut stream.seen_facts)?;
+            }
+            wanted.extend(stream.current_incident);
+            projection.streams.insert(key.clone(), stream);
+        }
+    }
+    let mut incident_row = connection.prepare_cached(&format!(
+        "SELECT state, {TIMELINE_OF_ROW} FROM incidents WHERE id = ?1"
+    ))?;
+    for id in wanted {
+        let row: Option<IncidentRow> = incident_row
+            .query_row([id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some(row) = row {
+            projection.incidents.insert(id, incident_from_row(&row)?);
+        }
+    }
+    Ok(projection)
+}
+
+fn commit_in(
+    connection: &mut rusqlite::Connection,
+    projection: &Projection,
+    partition: Partition,
+    from: Offset,
+    to: Offset,
+) -> Result<(), StoreError> {
+    // IMMEDIATE takes the write lock before the checkpoint is read, so a concurrent
+    // commit waits (busy_timeout) and then sees the moved checkpoint, instead of failing
+    // to upgrade a stale read snapshot with "database is locked". Dropping the transaction
+    // on any early return rolls it back.
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT next_offset FROM checkpoints WHERE log_partition = ?1")?
+        .query_row([partition as i64], |row| row.get(0))
+        .optional()?;
+    let found = found.unwrap_or(0) as Offset;
+    if found != from {
+        return Err(StoreError::CheckpointMoved {
+            partition,
+            expected: from,
+            found,
+        });
+    }
+    {
+        let mut upsert_stream = tx.prepare_cached(
+            "INSERT INTO streams (stream_key, state) VALUES (?1, ?2)
+             ON CONFLICT (stream_key) DO UPDATE SET state = excluded.state",
+        )?;
+        let mut insert_folded =
+            tx.prepare_cached("INSERT INTO folded_facts (stream_key, fact_ids) VALUES (?1, ?2)")?;
+        for (key, stream) in &projection.streams {
+            upsert_stream.execute((key, encode_stream(stream)))?;
+            if !stream.seen_facts.is_empty() {
+                insert_folded.execute((key, pack_ids(&stream.seen_facts)))?;
+            }
+        }
+    }
+    {
+        let mut upsert_incident = tx.prepare_cached(
+            "INSERT INTO incidents (id, stream_key, status, severity, opened_at_ns, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                 severity = excluded.severity, state = excluded.state",
+        )?;
+        for incident in projection.incidents.values() {
+            upsert_incident.execute((
+                incident.id.to_string(),
+                &incident.stream_key,
+                incident.status.as_str(),
+                incident.severity.as_str(),
+                opened_at_ns(incident),
+                encode_incident_row(incident),
+            ))?;
+            write_new_timeline_entries(&tx, incident)?;
+        }
+    }
+    {
+        let mut insert_change = tx.prepare_cached(
+            "INSERT INTO changes (id, service, at_ns, state) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO NOTHING",
+        )?;
+        for change in projection.changes.values() {
+            insert_change.execute((
+                change.id.to_string(),
+                &change.service,
+                change.at.unix_nanos() as i64,
+                encode(change),
+            ))?;
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO checkpoints (log_partition, next_offset) VALUES (?1, ?2)
+         ON CONFLICT (log_partition) DO UPDATE SET next_offset = excluded.next_offset",
+    )?
+    .execute((partition as i64, to as i64))?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Writes `incident`'s timeline entries that are not stored yet. The fold only appends,
 /// so the stored entries are this timeline's first ones: only positions from the stored
 /// count on are inserted. (Stored entries beyond the timeline's length cannot come from
 /// the fold; they are removed so the stored incident is exactly the committed one.)
-async fn write_new_timeline_entries(
-    conn: &mut SqliteConnection,
+fn write_new_timeline_entries(
+    tx: &rusqlite::Transaction<'_>,
     incident: &Incident,
 ) -> Result<(), StoreError> {
     let id = incident.id.to_string();
-    let stored: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(position) + 1, 0) FROM timeline_entries WHERE incident_id = ?",
-    )
-    .bind(&id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let stored: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(MAX(position) + 1, 0) FROM timeline_entries WHERE incident_id = ?1",
+        )?
+        .query_row([&id], |row| row.get(0))?;
     let length = incident.timeline.len() as i64;
     if stored > length {
-        sqlx::query("DELETE FROM timeline_entries WHERE incident_id = ? AND position >= ?")
-            .bind(&id)
-            .bind(length)
-            .execute(&mut *conn)
-            .await?;
+        tx.prepare_cached(
+            "DELETE FROM timeline_entries WHERE incident_id = ?1 AND position >= ?2",
+        )?
+        .execute((&id, length))?;
     }
-    let new_entries = incident.timeline.iter().enumerate().skip(stored as usize);
-    let new_entries: Vec<(i64, String)> = new_entries
-        .map(|(position, entry)| (position as i64, encode_timeline_entry(entry)))
-        .collect();
-    for chunk in new_entries.chunks(TIMELINE_ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO timeline_entries (incident_id, position, entry) ",
-        );
-        insert.push_values(chunk, |mut row, (position, entry)| {
-            row.push_bind(&id).push_bind(*position).push_bind(entry);
-        });
-        insert.build().execute(&mut *conn).await?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO timeline_entries (incident_id, position, entry) VALUES (?1, ?2, ?3)",
+    )?;
+    for (position, entry) in incident.timeline.iter().enumerate().skip(stored as usize) {
+        insert.execute((&id, position as i64, encode_timeline_entry(entry)))?;
     }
     Ok(())
 }
@@ -212,18 +368,7 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError
 #[async_trait]
 impl ProjectionStore for SqliteStore {
     async fn checkpoints(&self) -> Result<BTreeMap<Partition, Offset>, StoreError> {
-        let rows = sqlx::query("SELECT log_partition, next_offset FROM checkpoints")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                (
-                    row.get::<i64, _>(0) as Partition,
-                    row.get::<i64, _>(1) as Offset,
-                )
-            })
-            .collect())
+        blocking(|| checkpoints_in(&self.projector()))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(streams = stream_keys.len()))]
@@ -232,35 +377,7 @@ impl ProjectionStore for SqliteStore {
         stream_keys: &BTreeSet<String>,
         incident_ids: &BTreeSet<Uuid>,
     ) -> Result<Projection, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let mut projection = Projection::default();
-        let mut wanted = incident_ids.clone();
-        for key in stream_keys {
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT state FROM streams WHERE stream_key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if let Some(json) = state {
-                let mut stream: StreamState = decode(&format!("stream {key}"), &json)?;
-                let packed: Vec<Vec<u8>> =
-                    sqlx::query_scalar("SELECT fact_ids FROM folded_facts WHERE stream_key = ?")
-                        .bind(key)
-                        .fetch_all(&mut *conn)
-                        .await?;
-                for ids in packed {
-                    unpack_ids(key, &ids, &mut stream.seen_facts)?;
-                }
-                wanted.extend(stream.current_incident);
-                projection.streams.insert(key.clone(), stream);
-            }
-        }
-        for id in wanted {
-            if let Some(incident) = incident_in(&mut conn, id).await? {
-                projection.incidents.insert(id, incident);
-            }
-        }
-        Ok(projection)
+        blocking(|| load_in(&self.projector(), stream_keys, incident_ids))
     }
 
     #[tracing::instrument(level = "debug", skip(self, projection))]
@@ -271,79 +388,7 @@ impl ProjectionStore for SqliteStore {
         from: Offset,
         to: Offset,
     ) -> Result<(), StoreError> {
-        // IMMEDIATE takes the write lock before the checkpoint is read, so a concurrent
-        // commit waits (busy_timeout) and then sees the moved checkpoint, instead of
-        // failing to upgrade a stale read snapshot with "database is locked".
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT next_offset FROM checkpoints WHERE log_partition = ?")
-                .bind(partition as i64)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let found = found.unwrap_or(0) as Offset;
-        if found != from {
-            return Err(StoreError::CheckpointMoved {
-                partition,
-                expected: from,
-                found,
-            });
-        }
-        for (key, stream) in &projection.streams {
-            sqlx::query(
-                "INSERT INTO streams (stream_key, state) VALUES (?, ?)
-                 ON CONFLICT (stream_key) DO UPDATE SET state = excluded.state",
-            )
-            .bind(key)
-            .bind(encode_stream(stream))
-            .execute(&mut *tx)
-            .await?;
-            if !stream.seen_facts.is_empty() {
-                sqlx::query("INSERT INTO folded_facts (stream_key, fact_ids) VALUES (?, ?)")
-                    .bind(key)
-                    .bind(pack_ids(&stream.seen_facts))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for incident in projection.incidents.values() {
-            sqlx::query(
-                "INSERT INTO incidents (id, stream_key, status, severity, opened_at_ns, state)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                     severity = excluded.severity, state = excluded.state",
-            )
-            .bind(incident.id.to_string())
-            .bind(&incident.stream_key)
-            .bind(incident.status.as_str())
-            .bind(incident.severity.as_str())
-            .bind(opened_at_ns(incident))
-            .bind(encode_incident_row(incident))
-            .execute(&mut *tx)
-            .await?;
-            write_new_timeline_entries(&mut tx, incident).await?;
-        }
-        for change in projection.changes.values() {
-            sqlx::query(
-                "INSERT INTO changes (id, service, at_ns, state) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(change.id.to_string())
-            .bind(&change.service)
-            .bind(change.at.unix_nanos() as i64)
-            .bind(encode(change))
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO checkpoints (log_partition, next_offset) VALUES (?, ?)
-             ON CONFLICT (log_partition) DO UPDATE SET next_offset = excluded.next_offset",
-        )
-        .bind(partition as i64)
-        .bind(to as i64)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        blocking(|| commit_in(&mut self.projector(), projection, partition, from, to))
     }
 
     async fn reset(&self) -> Result<(), StoreError> {

@@ -292,7 +292,7 @@ impl InternalEvent for BatchFailed<'_> {
         let reason = match self.error {
             StoreError::CheckpointMoved { .. } => "checkpoint_moved",
             StoreError::Log(_) => "log",
-            StoreError::Database(_) => "database",
+            StoreError::Database(_) | StoreError::Sqlite(_) => "database",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::InvalidToken(_) => "other",
         };
