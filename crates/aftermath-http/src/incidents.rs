@@ -433,6 +433,7 @@ pub(crate) async fn list(
             overdue_before,
             service: None,
             class: None,
+            with_timelines: false,
         })
         .await
         .map_err(|error| ApiError::internal("listing incidents", error))?;

@@ -103,6 +103,10 @@ pub struct IncidentQuery {
     pub service: Option<String>,
     /// Only incidents whose class in force matches.
     pub class: Option<ClassFilter>,
+    /// Whether the listed incidents carry their timelines. Summaries (the incident list,
+    /// `/metrics`) do not need them, and a long incident's timeline costs more to read than
+    /// the rest of it; without, `timeline` is empty.
+    pub with_timelines: bool,
 }
 
 /// The SQL condition of [`IncidentQuery::overdue_before`]. The cutoffs are numbers and the

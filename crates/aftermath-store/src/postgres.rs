@@ -712,7 +712,11 @@ impl ProjectionStore for PgStore {
         );
         let service = query.service.as_deref();
         let class_code = query.class.and_then(ClassFilter::code);
-        let timeline = timeline_of_row(schema);
+        let timeline = if query.with_timelines {
+            timeline_of_row(schema)
+        } else {
+            "NULL::text".to_owned()
+        };
         let rows: Vec<IncidentRow> = match &query.cursor {
             Some(cursor) => {
                 sqlx::query_as(&format!(

@@ -489,8 +489,13 @@ impl ProjectionStore for SqliteStore {
         // the state is looked at (SQLite evaluates OR from the left and stops early). The
         // class is compared with `IS`, so a NULL code selects the unclassified.
         let overdue = crate::overdue_clause(query);
+        let timeline = if query.with_timelines {
+            TIMELINE_OF_ROW
+        } else {
+            "NULL"
+        };
         let sql = format!(
-            "SELECT state, {TIMELINE_OF_ROW} FROM incidents WHERE {status_clause} AND {overdue}
+            "SELECT state, {timeline} FROM incidents WHERE {status_clause} AND {overdue}
                AND (opened_at_ns < ?1 OR (opened_at_ns = ?1 AND id < ?2) OR ?3)
                AND (?5 IS NULL OR {SERVICE_OF_ROW} = ?5)
                AND (NOT ?6 OR ({CLASS_IN_FORCE_OF_ROW}) IS ?7)

@@ -751,6 +751,7 @@ async fn all_pages(store: &SharedStore, status: StatusFilter, limit: u32) -> Vec
             overdue_before: None,
             service: None,
             class: None,
+            with_timelines: true,
         },
     )
     .await
@@ -975,6 +976,7 @@ mod contract {
                 overdue_before: None,
                 service: None,
                 class: None,
+                with_timelines: true,
             })
             .await
             .unwrap();
@@ -1056,6 +1058,7 @@ mod contract {
                     overdue_before: None,
                     service: None,
                     class: None,
+                    with_timelines: true,
                 })
                 .await
                 .unwrap();
@@ -1329,6 +1332,7 @@ mod contract {
                     overdue_before: None,
                     service: None,
                     class: None,
+                    with_timelines: true,
                 })
                 .await
                 .unwrap();
@@ -1362,6 +1366,7 @@ mod contract {
                 overdue_before: None,
                 service: None,
                 class: None,
+                with_timelines: true,
             })
             .await
             .unwrap();
@@ -1543,10 +1548,28 @@ mod contract {
                 overdue_before: None,
                 service: service.map(str::to_owned),
                 class,
+                with_timelines: true,
             };
             let page = store.list_incidents(&query).await.unwrap();
             assert_eq!(ids(&page.incidents), ids(&expected), "{query:?}");
             assert_eq!(page.incidents, expected, "{query:?}: content");
+            // Without timelines: the same incidents, their timelines left empty.
+            let summaries = store
+                .list_incidents(&IncidentQuery {
+                    with_timelines: false,
+                    ..query.clone()
+                })
+                .await
+                .unwrap();
+            let mut bare = expected.clone();
+            for incident in &mut bare {
+                assert!(
+                    !incident.timeline.is_empty(),
+                    "{query:?}: the fixture has timelines"
+                );
+                incident.timeline.clear();
+            }
+            assert_eq!(summaries.incidents, bare, "{query:?}: without timelines");
             assert_eq!(page.next_cursor, None, "{query:?}");
 
             for limit in [1, 2, 3, 4, 5] {
@@ -1575,6 +1598,7 @@ mod contract {
             overdue_before: None,
             service: payments.map(str::to_owned),
             class: Some(Class(E101)),
+            with_timelines: true,
         };
         let page = store.list_incidents(&query).await.unwrap();
         assert_eq!(page.incidents.len(), 5);
@@ -1878,6 +1902,7 @@ mod contract {
             ),
             service: None,
             class: None,
+            with_timelines: true,
         };
         let all = store
             .list_incidents(&query("2026-12-31T00:00:00Z"))

@@ -401,6 +401,7 @@ impl Notifier {
             overdue_before: Some(self.ack_policy.overdue_cutoffs(now)),
             service: None,
             class: None,
+            with_timelines: true,
         };
         let horizon = time::Duration::minutes(
             i64::try_from(self.config.overdue_horizon_minutes).unwrap_or(i64::MAX / 60),

@@ -183,6 +183,7 @@ async fn list_page(
                 .then(|| state.ack_policy.overdue_cutoffs(now())),
             service: filters.service.clone(),
             class: filters.class,
+            with_timelines: false,
         })
         .await
         .map_err(|error| ApiError::internal("listing incidents", error))?;

@@ -146,6 +146,7 @@ fn open_query(overdue: Option<(&AckPolicy, Timestamp)>) -> IncidentQuery {
         overdue_before: overdue.map(|(policy, at)| policy.overdue_cutoffs(at)),
         service: None,
         class: None,
+        with_timelines: false,
     }
 }
 
