@@ -105,48 +105,48 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        let mut store = Self {
-            pool,
-            projector: Arc::new(Mutex::new(rusqlite::Connection::open_in_memory()?)),
-        };
-        store.migrate().await?;
-        let connection = rusqlite::Connection::open_with_flags(
+        migrate(&pool).await?;
+        // Opened after the migrations, so it sees the schema they made.
+        let projector = rusqlite::Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        connection.busy_timeout(Duration::from_secs(10))?;
+        projector.busy_timeout(Duration::from_secs(10))?;
         // As the pool's: WAL (set on the file by the pool), fsync only at checkpoints.
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        store.projector = Arc::new(Mutex::new(connection));
-        Ok(store)
+        projector.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(Self {
+            pool,
+            projector: Arc::new(Mutex::new(projector)),
+        })
     }
+}
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::raw_sql(
+/// Applies the migrations the file has not had yet, each in its own transaction.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        for (version, name, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if applied.is_none() {
-                tracing::info!(version, name, "applying projection migration");
-                sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
-                    .bind(version)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
+    for (version, name, sql) in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if applied.is_none() {
+            tracing::info!(version, name, "applying projection migration");
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
+                .bind(version)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
         }
-        Ok(())
+        tx.commit().await?;
     }
+    Ok(())
 }
 
 /// The select-list expression that gives an `incidents` row's timeline: its entries'
