@@ -40,8 +40,8 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::rows::{
-    decode, decode_joined_timeline, encode, encode_incident_row, encode_stream,
-    encode_timeline_entry, pack_ids, unpack_ids, NewToken, TokenColumns,
+    decode, encode, encode_incident_row, encode_stream, encode_timeline_entry, incident_from_row,
+    incidents_from_rows, pack_ids, unpack_ids, IncidentRow, NewToken, TokenColumns,
 };
 use crate::tokens::hash_secret;
 use crate::{
@@ -198,8 +198,7 @@ impl PgStore {
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-        row.map(|(state, timeline)| incident_from_row(&state, timeline.as_deref()))
-            .transpose()
+        row.as_ref().map(incident_from_row).transpose()
     }
 
     async fn checkpoints_in(
@@ -339,22 +338,6 @@ fn timeline_of_row(schema: &str) -> String {
     )
 }
 
-/// An incident row as selected with [`timeline_of_row`]: its state and its joined entries.
-type IncidentRow = (String, Option<String>);
-
-/// An incident from its row's state and its joined timeline entries.
-fn incident_from_row(state: &str, timeline: Option<&str>) -> Result<Incident, StoreError> {
-    let mut incident: Incident = decode("incident", state)?;
-    incident.timeline = decode_joined_timeline(&incident.id.to_string(), timeline)?;
-    Ok(incident)
-}
-
-fn incidents_from_rows(rows: &[IncidentRow]) -> Result<Vec<Incident>, StoreError> {
-    rows.iter()
-        .map(|(state, timeline)| incident_from_row(state, timeline.as_deref()))
-        .collect()
-}
-
 /// Writes the timeline entries of `incidents` (with their ids, `ids`) that are not stored
 /// yet, in one statement. The fold only appends, so the stored entries are each timeline's
 /// first ones: only positions from the stored count on are inserted. (Stored entries
@@ -483,8 +466,7 @@ impl ProjectionStore for PgStore {
             .bind(&ids)
             .fetch_all(&mut *conn)
             .await?;
-            for (state, timeline) in rows {
-                let incident = incident_from_row(&state, timeline.as_deref())?;
+            for incident in incidents_from_rows(&rows)? {
                 projection.incidents.insert(incident.id, incident);
             }
         }

@@ -183,6 +183,21 @@ pub(crate) fn decode_joined_timeline(
     decode(&format!("timeline of incident {incident_id}"), &array)
 }
 
+/// An incident row as the SQL stores select it: its state (see [`encode_incident_row`])
+/// and its timeline entries joined with commas in position order (NULL: none).
+pub(crate) type IncidentRow = (String, Option<String>);
+
+/// An incident from its row and its joined timeline entries.
+pub(crate) fn incident_from_row((state, timeline): &IncidentRow) -> Result<Incident, StoreError> {
+    let mut incident: Incident = decode("incident", state)?;
+    incident.timeline = decode_joined_timeline(&incident.id.to_string(), timeline.as_deref())?;
+    Ok(incident)
+}
+
+pub(crate) fn incidents_from_rows(rows: &[IncidentRow]) -> Result<Vec<Incident>, StoreError> {
+    rows.iter().map(incident_from_row).collect()
+}
+
 /// A serializer that writes what `inner` writes, except one field of the outermost
 /// struct. Serializing through it costs nothing extra, unlike building a
 /// `serde_json::Value` and removing the field, or cloning the value without it.

@@ -15,8 +15,8 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::rows::{
-    decode, decode_joined_timeline, encode, encode_incident_row, encode_stream,
-    encode_timeline_entry, pack_ids, unpack_ids, NewToken, TokenColumns,
+    decode, encode, encode_incident_row, encode_stream, encode_timeline_entry, incident_from_row,
+    incidents_from_rows, pack_ids, unpack_ids, IncidentRow, NewToken, TokenColumns,
 };
 use crate::tokens::hash_secret;
 use crate::{
@@ -156,19 +156,6 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 /// of hundreds of entries would pay hundreds of times per read.
 const TIMELINE_OF_ROW: &str = "(SELECT group_concat(entry, ',' ORDER BY position)
      FROM timeline_entries WHERE timeline_entries.incident_id = incidents.id)";
-
-/// An incident row as selected with [`TIMELINE_OF_ROW`]: its state and its joined entries.
-type IncidentRow = (String, Option<String>);
-
-fn incident_from_row((state, timeline): &IncidentRow) -> Result<Incident, StoreError> {
-    let mut incident: Incident = decode("incident", state)?;
-    incident.timeline = decode_joined_timeline(&incident.id.to_string(), timeline.as_deref())?;
-    Ok(incident)
-}
-
-fn incidents_from_rows(rows: &[IncidentRow]) -> Result<Vec<Incident>, StoreError> {
-    rows.iter().map(incident_from_row).collect()
-}
 
 async fn incident_in(
     conn: &mut SqliteConnection,
