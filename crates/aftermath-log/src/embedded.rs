@@ -24,19 +24,33 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::{Appended, EventLog, LogError, LoggedFact, Offset, Partition};
 use writer::{AppendRequest, EncodedFact, GroupLimits, Shared, Writer};
 
-/// The layout of a new log file (`user_version` 2): fact ids are the UUID's 16 bytes, so
-/// the `UNIQUE` index, which every new fact updates at a random place, is about half the
-/// size it was with the 36-character text form. Files of the first layout (`user_version`
-/// 0, `fact_id TEXT`) are still read and appended to as they are ([`writer::IdLayout`]).
+/// The layout of a new log file (`user_version` 3). Fact ids are the UUID's 16 bytes, and
+/// their unique index is a table of its own, `fact_ids`, filled in bulk: new ids wait in
+/// the writer's memory (and in `facts`) until [`EmbeddedLogOptions::max_unindexed_fact_ids`]
+/// of them have gathered, then go in sorted, in one transaction. Content-derived ids land
+/// at random places in any index; inserted one group at a time, each id dirtied a page of
+/// its own, which made the index most of what a commit wrote. `fact_ids_indexed` records
+/// the offset below which every fact's id is in `fact_ids`.
+///
+/// Files of the earlier layouts keep a `UNIQUE` column and are still read and appended to
+/// as they are ([`writer::IdLayout`]): version 0, `fact_id TEXT`, and version 2, the 16
+/// bytes.
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE facts (
     log_offset INTEGER PRIMARY KEY,
-    fact_id    BLOB NOT NULL UNIQUE,
+    fact_id    BLOB NOT NULL,
     stream_key TEXT NOT NULL,
     fact_type  TEXT NOT NULL,
     body       TEXT NOT NULL
 );
-PRAGMA user_version = 2;";
+CREATE TABLE fact_ids (fact_id BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE fact_ids_indexed (below_offset INTEGER NOT NULL);
+INSERT INTO fact_ids_indexed (below_offset) VALUES (0);
+PRAGMA user_version = 3;";
+
+/// New fact ids the writer holds before it adds them to the `fact_ids` index in one go
+/// (about 3 MB of memory when full).
+pub const DEFAULT_MAX_UNINDEXED_FACT_IDS: usize = 65_536;
 
 /// Fact ids the embedded log remembers as durable by default (about 26 MB when full).
 pub const DEFAULT_RECENT_FACT_IDS: usize = 1_000_000;
@@ -54,6 +68,10 @@ pub struct EmbeddedLogOptions {
     /// Serialized bytes waiting for the writer at most; appends beyond it wait for room
     /// (backpressure), so a burst cannot grow memory without bound.
     pub max_queued_bytes: usize,
+    /// New fact ids gathered before they are added to the on-disk id index in one
+    /// transaction. Larger means fewer index pages written per id and more memory; each
+    /// reopen reads this many ids back at most.
+    pub max_unindexed_fact_ids: usize,
 }
 
 impl Default for EmbeddedLogOptions {
@@ -63,6 +81,7 @@ impl Default for EmbeddedLogOptions {
             max_group_bytes: 8 << 20,
             max_group_facts: 16_384,
             max_queued_bytes: 64 << 20,
+            max_unindexed_fact_ids: DEFAULT_MAX_UNINDEXED_FACT_IDS,
         }
     }
 }
@@ -186,6 +205,7 @@ impl EmbeddedLog {
         let limits = GroupLimits {
             max_bytes: options.max_group_bytes.max(1),
             max_facts: options.max_group_facts.max(1),
+            max_unindexed_ids: options.max_unindexed_fact_ids.max(1),
         };
         let (queue, requests) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = oneshot::channel();

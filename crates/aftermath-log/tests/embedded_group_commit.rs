@@ -516,10 +516,17 @@ async fn a_log_file_with_text_ids_is_read_and_appended_to_in_its_own_layout() {
 }
 
 #[tokio::test]
-async fn a_new_log_file_stores_ids_as_16_bytes() {
+async fn a_new_log_file_stores_ids_as_16_bytes_and_indexes_them_in_bulk() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.sqlite");
-    let log = EmbeddedLog::open(&path).await.unwrap();
+    let options = EmbeddedLogOptions {
+        recent_fact_ids: 0,
+        max_unindexed_fact_ids: 3,
+        ..EmbeddedLogOptions::default()
+    };
+    let log = EmbeddedLog::open_with(&path, options.clone())
+        .await
+        .unwrap();
     log.append(&notes(&[1, 2])).await.unwrap();
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
@@ -539,7 +546,97 @@ async fn a_new_log_file_stores_ids_as_16_bytes() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+    let indexed = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM fact_ids")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(indexed().await, 0, "two ids wait in memory");
+
+    // The third id fills the batch: all three enter the index, and repeats of them,
+    // now answered from the index alone, are still duplicates after a reopen.
+    // (The writer indexes after answering: dropping the log waits for it.)
+    log.append(&notes(&[3])).await.unwrap();
+    drop(log);
+    assert_eq!(indexed().await, 3);
+    let reopened = EmbeddedLog::open_with(&path, options).await.unwrap();
+    let outcomes = reopened.append(&notes(&[1, 3, 4])).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Appended::Duplicate,
+            Appended::Duplicate,
+            Appended::New {
+                partition: 0,
+                offset: 3
+            }
+        ]
+    );
+    assert_eq!(
+        dense_log(&reopened).await,
+        (1..=4).map(Uuid::from_u128).collect::<Vec<_>>()
+    );
+}
+
+/// The layout of log files written from 2026-11-24 until the id index was filled in bulk
+/// (`user_version` 2): 16-byte ids in a `UNIQUE` column.
+const BYTES_ID_SCHEMA: &str = "
+CREATE TABLE facts (
+    log_offset INTEGER PRIMARY KEY,
+    fact_id    BLOB NOT NULL UNIQUE,
+    stream_key TEXT NOT NULL,
+    fact_type  TEXT NOT NULL,
+    body       TEXT NOT NULL
+);
+PRAGMA user_version = 2;";
+
+#[tokio::test]
+async fn a_log_file_with_a_unique_id_column_is_appended_to_in_its_own_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sqlite");
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql(BYTES_ID_SCHEMA).execute(&pool).await.unwrap();
+    let fact = &notes(&[1])[0];
+    sqlx::query("INSERT INTO facts VALUES (0, ?, ?, ?, ?)")
+        .bind(&fact.fact_id.as_bytes()[..])
+        .bind(&fact.stream_key)
+        .bind(fact.body.type_name())
+        .bind(fact.to_json())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Without the recent-id set, only the column's UNIQUE index can recognise the repeat.
+    let log = EmbeddedLog::open_with(&path, options(0)).await.unwrap();
+    let outcomes = log.append(&notes(&[1, 2])).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Appended::Duplicate,
+            Appended::New {
+                partition: 0,
+                offset: 1
+            }
+        ]
+    );
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        tables,
+        vec!["facts".to_owned()],
+        "the file keeps its layout"
+    );
 }
 
 #[tokio::test]
@@ -550,12 +647,12 @@ async fn a_log_file_of_a_newer_layout_is_refused_with_an_error_that_says_so() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    sqlx::raw_sql("PRAGMA user_version = 3")
+    sqlx::raw_sql("PRAGMA user_version = 4")
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
 
     let error = EmbeddedLog::open(&path).await.err().expect("refused");
-    assert!(error.to_string().contains("layout version 3"), "{error}");
+    assert!(error.to_string().contains("layout version 4"), "{error}");
 }

@@ -6,6 +6,7 @@
 //! in commit order. While it waits for one fsync, the next appends queue up and share the
 //! next one: the cost of durability is paid per group, not per request.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,20 +107,26 @@ pub(crate) struct AppendRequest {
 pub(crate) struct GroupLimits {
     pub(crate) max_bytes: usize,
     pub(crate) max_facts: usize,
+    /// New ids gathered before they go into the `fact_ids` index (deferred layout only).
+    pub(crate) max_unindexed_ids: usize,
 }
 
 /// How a log file stores fact ids (its `user_version`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IdLayout {
-    /// Version 0, files written before 2026-11-24: the id's 36-character text.
+    /// Version 0, files written before 2026-11-24: the id's 36-character text, `UNIQUE`.
     Text,
-    /// Version 2, every new file: the id's 16 bytes (a smaller `UNIQUE` index).
+    /// Version 2: the id's 16 bytes, `UNIQUE` (an index insert at a random place per id).
     Bytes,
+    /// Version 3, every new file: the 16 bytes, uniqueness kept by the writer against
+    /// the ids it holds and the `fact_ids` index, which it fills in bulk ([`Unindexed`]).
+    Deferred,
 }
 
 impl IdLayout {
     const TEXT_VERSION: i64 = 0;
     const BYTES_VERSION: i64 = 2;
+    const DEFERRED_VERSION: i64 = 3;
 
     /// Creates the schema in a new file, or finds the layout of an existing one; a file
     /// of an unknown (newer) layout is an error rather than something to write into.
@@ -135,18 +142,20 @@ impl IdLayout {
         let layout = match (has_facts, version) {
             (false, _) => {
                 transaction.execute_batch(super::SCHEMA)?;
-                IdLayout::Bytes
+                IdLayout::Deferred
             }
             (true, Self::TEXT_VERSION) => IdLayout::Text,
             (true, Self::BYTES_VERSION) => IdLayout::Bytes,
+            (true, Self::DEFERRED_VERSION) => IdLayout::Deferred,
             (true, other) => {
                 return Err(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
                     Some(format!(
                         "the log file has layout version {other}, which this build does not know \
-                     (it knows {} and {}): it was written by a newer Aftermath",
+                     (it knows {}, {} and {}): it was written by a newer Aftermath",
                         Self::TEXT_VERSION,
-                        Self::BYTES_VERSION
+                        Self::BYTES_VERSION,
+                        Self::DEFERRED_VERSION
                     )),
                 ))
             }
@@ -165,10 +174,42 @@ impl IdLayout {
     }
 }
 
+/// Ids on a deferred-layout log that are not in its `fact_ids` index yet: those of the
+/// facts from `indexed_below` on. Uniqueness is checked against them and the index.
+struct Unindexed {
+    ids: HashSet<Uuid>,
+    indexed_below: Offset,
+    /// Index them once this many have gathered.
+    index_at: usize,
+}
+
+impl Unindexed {
+    /// What the file holds: the index's boundary and every id stored beyond it.
+    fn load(connection: &Connection, max: usize) -> rusqlite::Result<Self> {
+        let indexed_below: i64 =
+            connection.query_row("SELECT below_offset FROM fact_ids_indexed", (), |row| {
+                row.get(0)
+            })?;
+        let mut statement =
+            connection.prepare("SELECT fact_id FROM facts WHERE log_offset >= ?1")?;
+        let ids = statement
+            .query_map([indexed_below], |row| Ok(IdLayout::read(row.get_ref(0)?)))?
+            .filter_map(|id| id.transpose())
+            .collect::<rusqlite::Result<HashSet<Uuid>>>()?;
+        Ok(Self {
+            ids,
+            indexed_below: indexed_below as Offset,
+            index_at: max,
+        })
+    }
+}
+
 /// The thread that owns the log's only writing connection.
 pub(crate) struct Writer {
     connection: Connection,
     id_layout: IdLayout,
+    /// `Some` exactly for the deferred layout.
+    unindexed: Option<Unindexed>,
     next_offset: Offset,
     shared: Arc<Shared>,
     limits: GroupLimits,
@@ -194,16 +235,21 @@ impl Writer {
         // a million facts but cost more per commit (SQLite sweeps the cache after each),
         // and made small groups, the common case, slower.
 
-        // Checkpoint every 4000 WAL pages (16 MiB) instead of 1000: the random fact ids
-        // dirty index pages all over, and a longer window copies each back once, not
-        // several times (about 15% more appends per second in scripts/bench-ingest).
+        // Checkpoint every 4000 WAL pages (16 MiB) instead of 1000: a longer window
+        // copies each page back once, not several times (about 15% more appends per
+        // second in scripts/bench-ingest when ids went into a `UNIQUE` index per group).
         connection.pragma_update(None, "wal_autocheckpoint", 4000)?;
         let id_layout = IdLayout::prepare(&mut connection)?;
+        let unindexed = match id_layout {
+            IdLayout::Deferred => Some(Unindexed::load(&connection, limits.max_unindexed_ids)?),
+            IdLayout::Text | IdLayout::Bytes => None,
+        };
         let next_offset = stored_end_offset(&connection)?;
         shared.end_offset.store(next_offset, Ordering::Release);
         Ok(Self {
             connection,
             id_layout,
+            unindexed,
             next_offset,
             shared,
             limits,
@@ -309,6 +355,8 @@ impl Writer {
                     // will see them as duplicates.
                     let _ = request.reply.send(Ok(outcomes));
                 }
+                // After the answers: the group's callers do not wait for the index.
+                self.index_when_due();
             }
             Err(error) => {
                 tracing::error!(%error, requests = group.len(), "group commit to the event log failed");
@@ -336,33 +384,72 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut offset = self.next_offset;
         let mut outcomes = Vec::with_capacity(group.len());
+        // Deferred layout: the ids this group adds, remembered only once it committed.
+        let mut added = HashSet::new();
         {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO facts (log_offset, fact_id, stream_key, fact_type, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (fact_id) DO NOTHING",
-            )?;
+            let mut insert = transaction.prepare_cached(match id_layout {
+                IdLayout::Deferred => {
+                    "INSERT INTO facts (log_offset, fact_id, stream_key, fact_type, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5)"
+                }
+                IdLayout::Text | IdLayout::Bytes => {
+                    "INSERT INTO facts (log_offset, fact_id, stream_key, fact_type, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (fact_id) DO NOTHING"
+                }
+            })?;
+            let mut indexed = match &self.unindexed {
+                Some(unindexed) => Some((
+                    unindexed,
+                    transaction.prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM fact_ids WHERE fact_id = ?1)",
+                    )?,
+                )),
+                None => None,
+            };
             let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
             for request in group {
                 let mut request_outcomes = Vec::with_capacity(request.facts.len());
                 for fact in &request.facts {
-                    let inserted = match id_layout {
-                        IdLayout::Bytes => insert.execute((
-                            offset as i64,
-                            &fact.fact_id.as_bytes()[..],
-                            &fact.stream_key,
-                            fact.fact_type,
-                            &fact.body,
-                        ))?,
-                        IdLayout::Text => insert.execute((
-                            offset as i64,
-                            // `&str` binds as TEXT: the values the first layout holds.
-                            &*fact.fact_id.hyphenated().encode_lower(&mut id_text),
-                            &fact.stream_key,
-                            fact.fact_type,
-                            &fact.body,
-                        ))?,
+                    let id_bytes = &fact.fact_id.as_bytes()[..];
+                    let inserted = match (id_layout, &mut indexed) {
+                        (IdLayout::Deferred, Some((unindexed, in_index))) => {
+                            let known = unindexed.ids.contains(&fact.fact_id)
+                                || added.contains(&fact.fact_id)
+                                || in_index.query_row([id_bytes], |row| row.get::<_, bool>(0))?;
+                            !known
+                                && insert.execute((
+                                    offset as i64,
+                                    id_bytes,
+                                    &fact.stream_key,
+                                    fact.fact_type,
+                                    &fact.body,
+                                ))? == 1
+                                && added.insert(fact.fact_id)
+                        }
+                        (IdLayout::Text, _) => {
+                            insert.execute((
+                                offset as i64,
+                                // `&str` binds as TEXT: the values the first layout holds.
+                                &*fact.fact_id.hyphenated().encode_lower(&mut id_text),
+                                &fact.stream_key,
+                                fact.fact_type,
+                                &fact.body,
+                            ))? == 1
+                        }
+                        (IdLayout::Deferred, None) => {
+                            unreachable!("a deferred-layout writer always holds its unindexed ids")
+                        }
+                        (IdLayout::Bytes, _) => {
+                            insert.execute((
+                                offset as i64,
+                                id_bytes,
+                                &fact.stream_key,
+                                fact.fact_type,
+                                &fact.body,
+                            ))? == 1
+                        }
                     };
-                    if inserted == 1 {
+                    if inserted {
                         request_outcomes.push(Some(offset));
                         offset += 1;
                     } else {
@@ -374,7 +461,48 @@ impl Writer {
         }
         // One fsync for the whole group (synchronous=FULL).
         transaction.commit()?;
+        if let Some(unindexed) = &mut self.unindexed {
+            unindexed.ids.extend(added);
+        }
         Ok(outcomes)
+    }
+
+    /// Deferred layout: once enough ids have gathered, adds them to `fact_ids` in key
+    /// order and moves the boundary, in one transaction. Sorted and in bulk, many ids
+    /// share each index page written. A failure leaves everything as it was (the ids
+    /// stay in memory, uniqueness holds); it is retried after another batch of ids.
+    fn index_when_due(&mut self) {
+        let Some(unindexed) = &mut self.unindexed else {
+            return;
+        };
+        if unindexed.ids.len() < unindexed.index_at {
+            return;
+        }
+        let (from, to) = (unindexed.indexed_below, self.next_offset);
+        let indexed = (|| {
+            let transaction = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction.execute(
+                "INSERT INTO fact_ids (fact_id)
+                 SELECT fact_id FROM facts WHERE log_offset >= ?1 AND log_offset < ?2
+                 ORDER BY fact_id",
+                (from as i64, to as i64),
+            )?;
+            transaction.execute("UPDATE fact_ids_indexed SET below_offset = ?1", [to as i64])?;
+            transaction.commit()
+        })();
+        match indexed {
+            Ok(()) => {
+                unindexed.ids.clear();
+                unindexed.indexed_below = to;
+                unindexed.index_at = self.limits.max_unindexed_ids;
+            }
+            Err(error) => {
+                tracing::warn!(%error, ids = unindexed.ids.len(), "adding fact ids to the log's index failed; retrying later");
+                unindexed.index_at = unindexed.ids.len() + self.limits.max_unindexed_ids;
+            }
+        }
     }
 }
 
@@ -410,13 +538,51 @@ mod tests {
 
     /// A writer on a fresh log file, without its thread: groups are written by hand.
     fn writer(dir: &tempfile::TempDir) -> Writer {
+        let mut writer = writer_indexing_after(dir, 1000);
+        writer.shared = Arc::new(Shared::new(100));
+        writer
+    }
+
+    /// A writer (on the file in `dir`, created if missing) that adds ids to the `fact_ids`
+    /// index once `max_unindexed_ids` have gathered; no recent-id set, so every repeat
+    /// reaches the writer.
+    fn writer_indexing_after(dir: &tempfile::TempDir, max_unindexed_ids: usize) -> Writer {
         let path = dir.path().join("log.sqlite");
         Connection::open(&path).unwrap();
         let limits = GroupLimits {
             max_bytes: 1 << 20,
             max_facts: 1000,
+            max_unindexed_ids,
         };
-        Writer::open(&path, Arc::new(Shared::new(100)), limits).unwrap()
+        Writer::open(&path, Arc::new(Shared::new(0)), limits).unwrap()
+    }
+
+    /// Writes one group of one request holding `ids`, returning its outcomes.
+    fn write(writer: &mut Writer, ids: &[u128]) -> Outcomes {
+        let facts: Vec<Fact> = ids.iter().map(|&id| fact(id, "s")).collect();
+        let (request, mut answer) = request(&facts);
+        writer.write_group(vec![request]);
+        answer.try_recv().unwrap().unwrap()
+    }
+
+    /// The ids in the `fact_ids` index, and the offset below which it claims to hold all.
+    fn index(writer: &Writer) -> (Vec<Uuid>, Offset) {
+        let mut statement = writer
+            .connection
+            .prepare("SELECT fact_id FROM fact_ids ORDER BY fact_id")
+            .unwrap();
+        let ids = statement
+            .query_map((), |row| Ok(IdLayout::read(row.get_ref(0)?).unwrap()))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let below: i64 = writer
+            .connection
+            .query_row("SELECT below_offset FROM fact_ids_indexed", (), |row| {
+                row.get(0)
+            })
+            .unwrap();
+        (ids, below as Offset)
     }
 
     type Answer = oneshot::Receiver<Result<Outcomes, GroupCommitFailed>>;
@@ -537,5 +703,109 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(n, (offset, _))| n as i64 == *offset));
+    }
+
+    #[test]
+    fn new_ids_wait_in_memory_then_enter_the_index_in_one_go_and_stay_unique_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer_indexing_after(&dir, 3);
+        assert_eq!(writer.id_layout, IdLayout::Deferred);
+        assert_eq!(write(&mut writer, &[1, 2]), vec![Some(0), Some(1)]);
+        assert_eq!(index(&writer), (vec![], 0), "two ids: not yet");
+        assert_eq!(write(&mut writer, &[3, 4]), vec![Some(2), Some(3)]);
+        assert_eq!(
+            index(&writer),
+            ((1..=4).map(Uuid::from_u128).collect(), 4),
+            "four ids: all in the index, with the boundary after them"
+        );
+        assert!(writer.unindexed.as_ref().unwrap().ids.is_empty());
+
+        // Repeats of indexed ids, of an id written in the same group, and of a waiting one.
+        assert_eq!(
+            write(&mut writer, &[2, 5, 5, 4]),
+            vec![None, Some(4), None, None]
+        );
+        assert_eq!(write(&mut writer, &[5, 1]), vec![None, None]);
+        drop(writer);
+
+        // Reopened: id 5 waits again (read back from the facts beyond the boundary).
+        let mut reopened = writer_indexing_after(&dir, 3);
+        assert_eq!(
+            reopened.unindexed.as_ref().unwrap().ids,
+            HashSet::from([Uuid::from_u128(5)])
+        );
+        assert_eq!(write(&mut reopened, &[5, 1, 6]), vec![None, None, Some(5)]);
+        assert_eq!(write(&mut reopened, &[7]), vec![Some(6)]);
+        assert_eq!(
+            index(&reopened),
+            ((1..=7).map(Uuid::from_u128).collect(), 7)
+        );
+        assert_eq!(stored_ids(&reopened).len(), 7);
+    }
+
+    #[test]
+    fn a_failed_group_adds_no_waiting_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer_indexing_after(&dir, 100);
+        writer
+            .connection
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON facts WHEN NEW.stream_key = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .unwrap();
+        let (bad, mut bad_answer) = request(&[fact(1, "s"), fact(2, "poison")]);
+        writer.write_group(vec![bad]);
+        assert!(bad_answer.try_recv().unwrap().is_err());
+        assert!(writer.unindexed.as_ref().unwrap().ids.is_empty());
+        assert_eq!(
+            write(&mut writer, &[1]),
+            vec![Some(0)],
+            "id 1 was never written"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the index threshold, the grouping and the reopens, an id is written
+        /// once, offsets stay dense, and the index holds exactly the ids below its boundary.
+        #[test]
+        fn ids_are_unique_whenever_they_enter_the_index(
+            max_unindexed_ids in 1usize..6,
+            groups in proptest::collection::vec(
+                (proptest::collection::vec(0u128..25, 0..6), proptest::bool::weighted(0.2)),
+                1..20,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut writer = writer_indexing_after(&dir, max_unindexed_ids);
+            let mut written: Vec<u128> = Vec::new();
+            for (ids, reopen_after) in groups {
+                let outcomes = write(&mut writer, &ids);
+                for (id, outcome) in ids.iter().zip(outcomes) {
+                    match outcome {
+                        Some(offset) => {
+                            proptest::prop_assert!(!written.contains(id), "id {} twice", id);
+                            proptest::prop_assert_eq!(offset, written.len() as Offset);
+                            written.push(*id);
+                        }
+                        None => proptest::prop_assert!(written.contains(id), "id {} lost", id),
+                    }
+                }
+                if reopen_after {
+                    drop(writer);
+                    writer = writer_indexing_after(&dir, max_unindexed_ids);
+                }
+            }
+            let (indexed, below) = index(&writer);
+            let mut expected: Vec<Uuid> =
+                written[..below as usize].iter().map(|&id| Uuid::from_u128(id)).collect();
+            expected.sort();
+            proptest::prop_assert_eq!(indexed, expected);
+            let stored: Vec<Uuid> = stored_ids(&writer).into_iter().map(|(_, id)| id).collect();
+            proptest::prop_assert_eq!(
+                stored,
+                written.iter().map(|&id| Uuid::from_u128(id)).collect::<Vec<_>>()
+            );
+        }
     }
 }
