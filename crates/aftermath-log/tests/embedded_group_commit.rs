@@ -516,7 +516,7 @@ async fn a_log_file_with_text_ids_is_read_and_appended_to_in_its_own_layout() {
 }
 
 #[tokio::test]
-async fn a_new_log_file_stores_ids_as_16_bytes_and_indexes_them_in_bulk() {
+async fn a_new_log_file_has_16_kib_pages_stores_ids_as_16_bytes_and_indexes_them_in_bulk() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.sqlite");
     let options = EmbeddedLogOptions {
@@ -547,6 +547,11 @@ async fn a_new_log_file_stores_ids_as_16_bytes_and_indexes_them_in_bulk() {
         .await
         .unwrap();
     assert_eq!(version, 3);
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(page_size, 16_384);
     let indexed = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM fact_ids")
             .fetch_one(&pool)
