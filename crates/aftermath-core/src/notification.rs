@@ -58,13 +58,15 @@ impl Notification {
     /// Fact ids are derived from content: a resent notification yields the same ids, so
     /// the log and the fold recognise it. The notification comes last so a truncation note
     /// lands on the incident its alerts opened.
-    pub fn into_facts(self, raw_body: &str, recorded_at: Timestamp) -> Vec<Fact> {
+    pub fn into_facts(mut self, raw_body: &str, recorded_at: Timestamp) -> Vec<Fact> {
         let stream_key = self.stream_key();
         let body_digest = hex::encode(Sha256::digest(raw_body.as_bytes()));
         let notification_id =
             content_fact_id(&["notification.received", &stream_key, &body_digest]);
+        let alert_count = self.alerts.len() as u64;
         let mut facts = Vec::with_capacity(self.alerts.len() + 1);
-        for alert in &self.alerts {
+        // Each alert's own fields move into its fact; only the group's are copied.
+        for alert in std::mem::take(&mut self.alerts) {
             let ends_text = alert.ends_at.map(|at| at.to_string()).unwrap_or_default();
             let fact_id = content_fact_id(&[
                 "alert.notified",
@@ -87,13 +89,13 @@ impl Notification {
                     source: self.source.clone(),
                     notification_id,
                     group_key: self.group_key.clone(),
-                    fingerprint: alert.fingerprint.clone(),
+                    fingerprint: alert.fingerprint,
                     status: alert.status,
-                    labels: alert.labels.clone(),
-                    annotations: alert.annotations.clone(),
+                    labels: alert.labels,
+                    annotations: alert.annotations,
                     starts_at: alert.starts_at,
                     ends_at: alert.ends_at,
-                    generator_url: alert.generator_url.clone(),
+                    generator_url: alert.generator_url,
                     title: self.title.clone(),
                     severity: alert.severity.unwrap_or(self.severity),
                     service: self.service.clone(),
@@ -110,7 +112,7 @@ impl Notification {
                 group_key: self.group_key,
                 receiver: self.receiver,
                 status: self.status,
-                alert_count: self.alerts.len() as u64,
+                alert_count,
                 truncated_alerts: self.truncated_alerts,
                 external_url: self.external_url,
                 raw_body: raw_body.to_owned(),
