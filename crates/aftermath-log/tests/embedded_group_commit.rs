@@ -661,3 +661,99 @@ async fn a_log_file_of_a_newer_layout_is_refused_with_an_error_that_says_so() {
     let error = EmbeddedLog::open(&path).await.err().expect("refused");
     assert!(error.to_string().contains("layout version 4"), "{error}");
 }
+
+/// Every Alertmanager fixture's facts (alert labels, annotations, raw bodies, timestamps
+/// with nanoseconds), with a non-ASCII, escaped note beside them.
+fn fixture_facts() -> Vec<Fact> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/alertmanager");
+    let mut names: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
+        .collect();
+    names.sort();
+    let recorded_at = Timestamp::parse("2026-11-25T03:04:05.123456789Z").unwrap();
+    let mut facts: Vec<Fact> = names
+        .iter()
+        .flat_map(|path| {
+            aftermath_core::normalize_alertmanager(&std::fs::read(path).unwrap(), recorded_at)
+                .unwrap()
+        })
+        .collect();
+    let mut note = note(7, "s");
+    if let FactBody::NoteAdded(added) = &mut note.body {
+        added.text = "Ünïcode \"quoted\"\n\ttabbed \u{1F525}".into();
+    }
+    facts.push(note);
+    facts
+}
+
+#[tokio::test]
+async fn the_in_process_reader_takes_new_facts_from_memory_and_they_equal_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sqlite");
+    let facts = fixture_facts();
+    let log = EmbeddedLog::open(&path).await.unwrap();
+    log.append(&facts).await.unwrap();
+    let written = log.end_offset(0).await.unwrap() as usize;
+    assert!(
+        written > 10,
+        "the fixtures give facts to compare ({written})"
+    );
+    assert_eq!(log.facts_in_tail(), written);
+
+    let from_memory = log.read(0, 0, written).await.unwrap();
+    assert_eq!(log.facts_in_tail(), 0, "taken, not copied");
+    // The same range again, now from the file.
+    let from_file = log.read(0, 0, written).await.unwrap();
+    assert_eq!(from_memory, from_file);
+    drop(log);
+    let reopened = EmbeddedLog::open(&path).await.unwrap();
+    assert_eq!(reopened.facts_in_tail(), 0);
+    assert_eq!(reopened.read(0, 0, written).await.unwrap(), from_memory);
+}
+
+#[tokio::test]
+async fn a_reader_behind_the_tail_or_a_log_without_one_reads_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedLogOptions {
+        tail_facts: 3,
+        ..EmbeddedLogOptions::default()
+    };
+    let log = EmbeddedLog::open_with(&dir.path().join("log.sqlite"), options)
+        .await
+        .unwrap();
+    log.append(&notes(&[1, 2, 3, 4, 5])).await.unwrap();
+    assert_eq!(log.facts_in_tail(), 3, "the newest three");
+    let ids = |facts: Vec<aftermath_log::LoggedFact>| -> Vec<(Offset, Uuid)> {
+        facts.iter().map(|f| (f.offset, f.fact.fact_id)).collect()
+    };
+    // From offset 1 (older than the tail): the file, and the tail is left alone.
+    assert_eq!(
+        ids(log.read(0, 1, 2).await.unwrap()),
+        vec![(1, Uuid::from_u128(2)), (2, Uuid::from_u128(3))]
+    );
+    assert_eq!(log.facts_in_tail(), 3);
+    // From offset 3: the tail, dropping offset 2 that the reader is past.
+    assert_eq!(
+        ids(log.read(0, 3, 10).await.unwrap()),
+        vec![(3, Uuid::from_u128(4)), (4, Uuid::from_u128(5))]
+    );
+    assert_eq!(log.facts_in_tail(), 0);
+
+    let without = EmbeddedLog::open_with(
+        &dir.path().join("other.sqlite"),
+        EmbeddedLogOptions {
+            tail_facts: 0,
+            ..EmbeddedLogOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    without.append(&notes(&[1, 2])).await.unwrap();
+    assert_eq!(without.facts_in_tail(), 0);
+    assert_eq!(without.read(0, 0, 10).await.unwrap().len(), 2);
+}
