@@ -48,10 +48,6 @@ CREATE TABLE fact_ids_indexed (below_offset INTEGER NOT NULL);
 INSERT INTO fact_ids_indexed (below_offset) VALUES (0);
 PRAGMA user_version = 3;";
 
-/// Facts kept in memory for the in-process projector by default: more than a projector
-/// keeping up ever lags by, far less than a rebuild reads.
-pub const DEFAULT_TAIL_FACTS: usize = 16_384;
-
 /// The page size of a new log file, in bytes.
 pub(crate) const LOG_PAGE_SIZE: u32 = 16_384;
 
@@ -79,9 +75,6 @@ pub struct EmbeddedLogOptions {
     /// transaction. Larger means fewer index pages written per id and more memory; each
     /// reopen reads this many ids back at most.
     pub max_unindexed_fact_ids: usize,
-    /// Newest facts kept in memory, as appended, for a projector in the same process to
-    /// take without reading them back (0: none, for a process without a projector).
-    pub tail_facts: usize,
 }
 
 impl Default for EmbeddedLogOptions {
@@ -92,7 +85,6 @@ impl Default for EmbeddedLogOptions {
             max_group_facts: 16_384,
             max_queued_bytes: 64 << 20,
             max_unindexed_fact_ids: DEFAULT_MAX_UNINDEXED_FACT_IDS,
-            tail_facts: DEFAULT_TAIL_FACTS,
         }
     }
 }
@@ -217,10 +209,7 @@ impl EmbeddedLog {
             .connect_with(connect)
             .await?;
 
-        let shared = Arc::new(Shared::with_tail(
-            options.recent_fact_ids,
-            options.tail_facts,
-        ));
+        let shared = Arc::new(Shared::new(options.recent_fact_ids));
         let limits = GroupLimits {
             max_bytes: options.max_group_bytes.max(1),
             max_facts: options.max_group_facts.max(1),
@@ -280,11 +269,6 @@ impl EmbeddedLog {
         self.shared.transactions_committed.load(Ordering::Relaxed)
     }
 
-    /// How many newly written facts wait in memory for the in-process reader.
-    pub fn facts_in_tail(&self) -> usize {
-        self.shared.tail().len()
-    }
-
     /// How many fact ids the recent-id set holds now.
     pub fn recent_fact_ids(&self) -> usize {
         self.shared.recent().len()
@@ -336,16 +320,9 @@ impl EventLog for EmbeddedLog {
         if unknown.is_empty() {
             return Ok(outcomes);
         }
-        let keeps_tail = self.shared.tail().is_kept();
         let encoded: Vec<EncodedFact> = unknown
             .iter()
-            .map(|&index| {
-                if keeps_tail {
-                    EncodedFact::keeping(&facts[index])
-                } else {
-                    EncodedFact::new(&facts[index])
-                }
-            })
+            .map(|&index| EncodedFact::new(&facts[index]))
             .collect();
         let bytes = encoded.iter().map(EncodedFact::bytes).sum::<usize>();
         // A request larger than the whole budget waits for an empty queue, then goes alone.
@@ -389,16 +366,6 @@ impl EventLog for EmbeddedLog {
         max: usize,
     ) -> Result<Vec<LoggedFact>, LogError> {
         Self::check_partition(partition)?;
-        if let Some(facts) = self.shared.tail().take(from, max) {
-            return Ok(facts
-                .into_iter()
-                .map(|(offset, fact)| LoggedFact {
-                    partition,
-                    offset,
-                    fact,
-                })
-                .collect());
-        }
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let connection = readers

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use aftermath_core::{Fact, FactDecodeError};
 use async_trait::async_trait;
 
-pub use embedded::{EmbeddedLog, EmbeddedLogOptions, DEFAULT_RECENT_FACT_IDS, DEFAULT_TAIL_FACTS};
+pub use embedded::{EmbeddedLog, EmbeddedLogOptions, DEFAULT_RECENT_FACT_IDS};
 pub use kafka::{
     parse_kafka_properties, KafkaConfig, KafkaLog, KafkaProperties, DEFAULT_KAFKA_RECENT_FACT_IDS,
     DURABILITY_PROPERTIES, PRODUCER_DEFAULTS, READER_DEFAULTS,

@@ -31,13 +31,7 @@ const BUSY_PAUSE: Duration = Duration::from_millis(5);
 /// when idle or lightly loaded (every fact shows as soon as possible), none when behind (a
 /// full batch: catch up at once), [`BUSY_PAUSE`] in between.
 fn pause_before_next_batch(largest_batch: usize, batch_size: usize) -> Option<Duration> {
-    (largest_batch >= BUSY_BATCH && largest_batch < batch_size).then_some(
-        std::env::var("XPAUSE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(BUSY_PAUSE),
-    )
+    (largest_batch >= BUSY_BATCH && largest_batch < batch_size).then_some(BUSY_PAUSE)
 }
 
 /// What the projector remembers about partitions owned elsewhere.

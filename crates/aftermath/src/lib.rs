@@ -248,12 +248,6 @@ impl Application {
         let store = config.backends.open_store().await?;
         let embedded_log = EmbeddedLogOptions {
             recent_fact_ids: config.recent_fact_ids,
-            // Only a projector in this process takes facts from the tail.
-            tail_facts: if config.role.projects() {
-                aftermath_log::DEFAULT_TAIL_FACTS
-            } else {
-                0
-            },
             ..EmbeddedLogOptions::default()
         };
         let log = config

@@ -6,7 +6,7 @@
 //! in commit order. While it waits for one fsync, the next appends queue up and share the
 //! next one: the cost of durability is paid per group, not per request.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,24 +36,15 @@ pub(crate) struct Shared {
     pub(crate) transactions_committed: AtomicU64,
     /// Wakes readers (the projector) after a commit that added facts.
     pub(crate) appended: Notify,
-    /// The newest facts written, as their callers built them, for the in-process reader.
-    pub(crate) tail: Mutex<AppendedTail>,
 }
 
 impl Shared {
-    #[cfg(test)]
     pub(crate) fn new(recent_fact_ids: usize) -> Self {
-        Self::with_tail(recent_fact_ids, 0)
-    }
-
-    /// Also keeps up to `tail_facts` of the newest written facts for [`AppendedTail::take`].
-    pub(crate) fn with_tail(recent_fact_ids: usize, tail_facts: usize) -> Self {
         Self {
             recent: Mutex::new(RecentFactIds::new(recent_fact_ids)),
             end_offset: AtomicU64::new(0),
             transactions_committed: AtomicU64::new(0),
             appended: Notify::new(),
-            tail: Mutex::new(AppendedTail::new(tail_facts)),
         }
     }
 
@@ -61,78 +52,6 @@ impl Shared {
     /// finishes its update before returning), so a poisoned lock is still usable.
     pub(crate) fn recent(&self) -> std::sync::MutexGuard<'_, RecentFactIds> {
         self.recent.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The tail; like the recent-id set, every method leaves it consistent.
-    pub(crate) fn tail(&self) -> std::sync::MutexGuard<'_, AppendedTail> {
-        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The newest facts written, with their offsets, contiguous and in offset order: the
-/// projector in the same process takes them from here instead of reading back and
-/// decoding what was just encoded. A fact's JSON decodes to the fact it was encoded from
-/// (the fact module's round-trip tests), so both ways give the same facts.
-pub(crate) struct AppendedTail {
-    facts: VecDeque<(Offset, Fact)>,
-    capacity: usize,
-}
-
-impl AppendedTail {
-    fn new(capacity: usize) -> Self {
-        Self {
-            facts: VecDeque::new(),
-            capacity,
-        }
-    }
-
-    /// Facts held now.
-    pub(crate) fn len(&self) -> usize {
-        self.facts.len()
-    }
-
-    /// Whether facts are kept at all (a process without a projector keeps none).
-    pub(crate) fn is_kept(&self) -> bool {
-        self.capacity > 0
-    }
-
-    /// Adds the fact written at `offset`, the next after the newest held; the oldest
-    /// goes when full (its reader, far behind, reads the file instead).
-    fn push(&mut self, offset: Offset, fact: Fact) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self
-            .facts
-            .back()
-            .is_some_and(|(last, _)| last + 1 != offset)
-        {
-            // Not contiguous (cannot happen with dense offsets): start over.
-            self.facts.clear();
-        }
-        if self.facts.len() == self.capacity {
-            self.facts.pop_front();
-        }
-        self.facts.push_back((offset, fact));
-    }
-
-    /// Takes up to `max` facts from offset `from` on, when the tail holds `from`;
-    /// `None` when it does not (the caller reads the file). Older facts are dropped:
-    /// the reader has moved past them.
-    pub(crate) fn take(&mut self, from: Offset, max: usize) -> Option<Vec<(Offset, Fact)>> {
-        let &(front, _) = self.facts.front()?;
-        if from < front {
-            return None;
-        }
-        let stale = ((from - front) as usize).min(self.facts.len());
-        self.facts.drain(..stale);
-        match self.facts.front() {
-            Some(&(first, _)) if first == from => {
-                let taken = max.min(self.facts.len());
-                Some(self.facts.drain(..taken).collect())
-            }
-            _ => None,
-        }
     }
 }
 
@@ -142,8 +61,6 @@ pub(crate) struct EncodedFact {
     stream_key: String,
     fact_type: &'static str,
     body: String,
-    /// The fact itself, for the [`AppendedTail`], when one is kept.
-    fact: Option<Fact>,
 }
 
 impl EncodedFact {
@@ -153,15 +70,6 @@ impl EncodedFact {
             stream_key: fact.stream_key.clone(),
             fact_type: fact.body.type_name(),
             body: fact.to_json(),
-            fact: None,
-        }
-    }
-
-    /// Also carries `fact` to the tail once written.
-    pub(crate) fn keeping(fact: &Fact) -> Self {
-        Self {
-            fact: Some(fact.clone()),
-            ..Self::new(fact)
         }
     }
 
@@ -427,19 +335,6 @@ impl Writer {
                     for request in &group {
                         for fact in &request.facts {
                             recent.insert(fact.fact_id);
-                        }
-                    }
-                }
-                // Into the tail before the new end is published: a reader that sees the
-                // end finds every fact below it in the tail or in the file.
-                let mut group = group;
-                {
-                    let mut tail = self.shared.tail();
-                    for (request, outcomes) in group.iter_mut().zip(&outcomes) {
-                        for (fact, outcome) in request.facts.iter_mut().zip(outcomes) {
-                            if let (Some(offset), Some(fact)) = (outcome, fact.fact.take()) {
-                                tail.push(*offset, fact);
-                            }
                         }
                     }
                 }
@@ -912,35 +807,5 @@ mod tests {
                 written.iter().map(|&id| Uuid::from_u128(id)).collect::<Vec<_>>()
             );
         }
-    }
-
-    #[test]
-    fn the_tail_holds_the_newest_facts_contiguously_and_gives_each_once() {
-        let mut tail = AppendedTail::new(4);
-        for offset in 0..6 {
-            tail.push(offset, fact(offset as u128, "s"));
-        }
-        let offsets = |taken: Option<Vec<(Offset, Fact)>>| {
-            taken.map(|facts| {
-                facts
-                    .into_iter()
-                    .map(|(offset, _)| offset)
-                    .collect::<Vec<_>>()
-            })
-        };
-        assert_eq!(tail.len(), 4, "offsets 2 to 5");
-        assert_eq!(offsets(tail.take(1, 10)), None, "older than the tail");
-        assert_eq!(offsets(tail.take(3, 2)), Some(vec![3, 4]), "2 is dropped");
-        assert_eq!(offsets(tail.take(3, 2)), None, "given once");
-        assert_eq!(offsets(tail.take(5, 2)), Some(vec![5]));
-        assert_eq!(offsets(tail.take(6, 2)), None, "nothing newer");
-        tail.push(6, fact(6, "s"));
-        tail.push(9, fact(9, "s"));
-        assert_eq!(offsets(tail.take(6, 2)), None, "a gap starts the tail over");
-        assert_eq!(offsets(tail.take(9, 2)), Some(vec![9]));
-        let mut none = AppendedTail::new(0);
-        none.push(0, fact(0, "s"));
-        assert!(!none.is_kept());
-        assert_eq!(none.len(), 0);
     }
 }
