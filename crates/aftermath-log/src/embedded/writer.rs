@@ -479,6 +479,7 @@ impl Writer {
             return;
         }
         let (from, to) = (unindexed.indexed_below, self.next_offset);
+        let started = std::time::Instant::now();
         let indexed = (|| {
             let transaction = self
                 .connection
@@ -494,6 +495,12 @@ impl Writer {
         })();
         match indexed {
             Ok(()) => {
+                // The writer takes no appends meanwhile: how long is worth knowing.
+                tracing::debug!(
+                    ids = unindexed.ids.len(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "fact ids added to the log's index"
+                );
                 unindexed.ids.clear();
                 unindexed.indexed_below = to;
                 unindexed.index_at = self.limits.max_unindexed_ids;
