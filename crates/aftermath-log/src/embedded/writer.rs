@@ -564,6 +564,17 @@ mod tests {
         Writer::open(&path, Arc::new(Shared::new(0)), limits).unwrap()
     }
 
+    /// A real SQLite failure for any fact on stream `poison`, wherever it is in a group.
+    fn fail_inserts_on_the_poison_stream(writer: &Writer) {
+        writer
+            .connection
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON facts WHEN NEW.stream_key = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .unwrap();
+    }
+
     /// Writes one group of one request holding `ids`, returning its outcomes.
     fn write(writer: &mut Writer, ids: &[u128]) -> Outcomes {
         let facts: Vec<Fact> = ids.iter().map(|&id| fact(id, "s")).collect();
@@ -648,13 +659,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = writer(&dir);
         // A real SQLite failure in the middle of the group, after other rows went in.
-        writer
-            .connection
-            .execute_batch(
-                "CREATE TRIGGER poison BEFORE INSERT ON facts WHEN NEW.stream_key = 'poison'
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-            )
-            .unwrap();
+        fail_inserts_on_the_poison_stream(&writer);
         let (good, mut good_answer) = request(&[fact(1, "s"), fact(2, "s")]);
         let (bad, mut bad_answer) = request(&[fact(3, "s"), fact(4, "poison")]);
         let (later, mut later_answer) = request(&[fact(5, "s")]);
@@ -754,13 +759,7 @@ mod tests {
     fn a_failed_group_adds_no_waiting_ids() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = writer_indexing_after(&dir, 100);
-        writer
-            .connection
-            .execute_batch(
-                "CREATE TRIGGER poison BEFORE INSERT ON facts WHEN NEW.stream_key = 'poison'
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-            )
-            .unwrap();
+        fail_inserts_on_the_poison_stream(&writer);
         let (bad, mut bad_answer) = request(&[fact(1, "s"), fact(2, "poison")]);
         writer.write_group(vec![bad]);
         assert!(bad_answer.try_recv().unwrap().is_err());
