@@ -411,22 +411,8 @@ impl Writer {
                 let mut request_outcomes = Vec::with_capacity(request.facts.len());
                 for fact in &request.facts {
                     let id_bytes = &fact.fact_id.as_bytes()[..];
-                    let inserted = match (id_layout, &mut indexed) {
-                        (IdLayout::Deferred, Some((unindexed, in_index))) => {
-                            let known = unindexed.ids.contains(&fact.fact_id)
-                                || added.contains(&fact.fact_id)
-                                || in_index.query_row([id_bytes], |row| row.get::<_, bool>(0))?;
-                            !known
-                                && insert.execute((
-                                    offset as i64,
-                                    id_bytes,
-                                    &fact.stream_key,
-                                    fact.fact_type,
-                                    &fact.body,
-                                ))? == 1
-                                && added.insert(fact.fact_id)
-                        }
-                        (IdLayout::Text, _) => {
+                    let inserted = match id_layout {
+                        IdLayout::Text => {
                             insert.execute((
                                 offset as i64,
                                 // `&str` binds as TEXT: the values the first layout holds.
@@ -436,17 +422,29 @@ impl Writer {
                                 &fact.body,
                             ))? == 1
                         }
-                        (IdLayout::Deferred, None) => {
-                            unreachable!("a deferred-layout writer always holds its unindexed ids")
-                        }
-                        (IdLayout::Bytes, _) => {
-                            insert.execute((
-                                offset as i64,
-                                id_bytes,
-                                &fact.stream_key,
-                                fact.fact_type,
-                                &fact.body,
-                            ))? == 1
+                        IdLayout::Bytes | IdLayout::Deferred => {
+                            // Layout 2 leaves the check to `ON CONFLICT`; layout 3 does it here.
+                            let known = match &mut indexed {
+                                Some((unindexed, in_index)) => {
+                                    unindexed.ids.contains(&fact.fact_id)
+                                        || added.contains(&fact.fact_id)
+                                        || in_index
+                                            .query_row([id_bytes], |row| row.get::<_, bool>(0))?
+                                }
+                                None => false,
+                            };
+                            let inserted = !known
+                                && insert.execute((
+                                    offset as i64,
+                                    id_bytes,
+                                    &fact.stream_key,
+                                    fact.fact_type,
+                                    &fact.body,
+                                ))? == 1;
+                            if inserted && indexed.is_some() {
+                                added.insert(fact.fact_id);
+                            }
+                            inserted
                         }
                     };
                     if inserted {
