@@ -26,6 +26,14 @@ fn note(id: u128, stream_key: &str) -> Fact {
     }
 }
 
+/// What appending a fact that the embedded log (one partition) wrote at `offset` returns.
+fn written_at(offset: Offset) -> Appended {
+    Appended::New {
+        partition: 0,
+        offset,
+    }
+}
+
 fn notes(ids: &[u128]) -> Vec<Fact> {
     ids.iter().map(|&id| note(id, "s")).collect()
 }
@@ -245,13 +253,7 @@ async fn a_failing_transaction_fails_whole_requests_and_leaves_nothing_half_writ
                 assert!(n % 3 != 0, "a poisoned request never succeeds");
                 for (fact, outcome) in facts.iter().zip(outcomes) {
                     let offset = on_log[&fact.fact_id];
-                    assert_eq!(
-                        *outcome,
-                        Appended::New {
-                            partition: 0,
-                            offset
-                        }
-                    );
+                    assert_eq!(*outcome, written_at(offset));
                 }
             }
             // Poisoned, or in a group with a poisoned request: none of it is on the log.
@@ -289,16 +291,7 @@ async fn repeats_known_to_be_durable_cost_no_transaction() {
 
     // Only the unknown id is written; the known one is answered from memory.
     let mixed = log.append(&notes(&[1, 3])).await.unwrap();
-    assert_eq!(
-        mixed,
-        vec![
-            Appended::Duplicate,
-            Appended::New {
-                partition: 0,
-                offset: 2
-            }
-        ]
-    );
+    assert_eq!(mixed, vec![Appended::Duplicate, written_at(2)]);
     assert_eq!(log.transactions_committed(), 2);
     assert!(log.append(&[]).await.unwrap().is_empty());
     assert_eq!(log.transactions_committed(), 2);
@@ -344,13 +337,7 @@ async fn a_reopened_log_continues_dense_and_remembers_its_newest_ids() {
     );
     assert_eq!(reopened.transactions_committed(), 1);
     let next = reopened.append(&notes(&[6])).await.unwrap();
-    assert_eq!(
-        next,
-        vec![Appended::New {
-            partition: 0,
-            offset: 5
-        }]
-    );
+    assert_eq!(next, vec![written_at(5)]);
     drop(reopened);
 
     let again = EmbeddedLog::open(&path).await.unwrap();
@@ -403,13 +390,7 @@ async fn callers_that_go_away_never_corrupt_the_others() {
             Some(outcomes) => {
                 for (fact, outcome) in facts.iter().zip(outcomes.unwrap()) {
                     let offset = on_log[&fact.fact_id];
-                    assert_eq!(
-                        outcome,
-                        Appended::New {
-                            partition: 0,
-                            offset
-                        }
-                    );
+                    assert_eq!(outcome, written_at(offset));
                 }
             }
             // A caller that left: all of its request or none of it.
@@ -482,16 +463,7 @@ async fn a_log_file_with_text_ids_is_read_and_appended_to_in_its_own_layout() {
     let log = EmbeddedLog::open_with(&path, options(0)).await.unwrap();
     assert_eq!(log.end_offset(0).await.unwrap(), 2);
     let outcomes = log.append(&notes(&[2, 3])).await.unwrap();
-    assert_eq!(
-        outcomes,
-        vec![
-            Appended::Duplicate,
-            Appended::New {
-                partition: 0,
-                offset: 2
-            }
-        ]
-    );
+    assert_eq!(outcomes, vec![Appended::Duplicate, written_at(2)]);
     assert_eq!(
         dense_log(&log).await,
         (1..=3).map(Uuid::from_u128).collect::<Vec<_>>()
@@ -570,14 +542,7 @@ async fn a_new_log_file_has_16_kib_pages_stores_ids_as_16_bytes_and_indexes_them
     let outcomes = reopened.append(&notes(&[1, 3, 4])).await.unwrap();
     assert_eq!(
         outcomes,
-        vec![
-            Appended::Duplicate,
-            Appended::Duplicate,
-            Appended::New {
-                partition: 0,
-                offset: 3
-            }
-        ]
+        vec![Appended::Duplicate, Appended::Duplicate, written_at(3)]
     );
     assert_eq!(
         dense_log(&reopened).await,
@@ -622,16 +587,7 @@ async fn a_log_file_with_a_unique_id_column_is_appended_to_in_its_own_layout() {
     // Without the recent-id set, only the column's UNIQUE index can recognise the repeat.
     let log = EmbeddedLog::open_with(&path, options(0)).await.unwrap();
     let outcomes = log.append(&notes(&[1, 2])).await.unwrap();
-    assert_eq!(
-        outcomes,
-        vec![
-            Appended::Duplicate,
-            Appended::New {
-                partition: 0,
-                offset: 1
-            }
-        ]
-    );
+    assert_eq!(outcomes, vec![Appended::Duplicate, written_at(1)]);
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .fetch_all(&pool)
