@@ -74,10 +74,17 @@ impl Backends {
         }
     }
 
+    /// Whether the projections are in PostgreSQL (otherwise in a SQLite file).
+    pub fn postgres_projections(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    }
+
     /// Opens the projection store, applying migrations.
     pub async fn open_store(&self) -> anyhow::Result<SharedStore> {
         match self.database_url.as_deref() {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Some(url) if self.postgres_projections() => {
                 let store = PgStore::connect(url)
                     .await
                     .context("cannot open the PostgreSQL projection store")?;
@@ -315,9 +322,15 @@ impl Application {
             )
             .with_observer(Arc::new(telemetry.clone()));
             state.projected = Some(projector.positions());
-            Some(tokio::spawn(
-                projector.run_until_stopped(stopped(stop_rx.clone())),
-            ))
+            let run = projector.run_until_stopped(stopped(stop_rx.clone()));
+            Some(if self.config.backends.postgres_projections() {
+                // sqlx's PostgreSQL connections belong to the runtime that opened them,
+                // which the request handlers share.
+                let task = tokio::spawn(run);
+                Box::pin(async move { task.await.context("projector task panicked") })
+            } else {
+                run_on_projector_thread(run)?
+            })
         } else {
             None
         };
@@ -358,13 +371,67 @@ impl Application {
         let served = server.await;
         trigger.abort();
         if let Some(task) = projector_task {
-            task.await.context("projector task panicked")?;
+            task.await?;
         }
         if let Some(task) = notifier_task {
             task.await.context("notifier task panicked")?;
         }
         served.context("HTTP server failed")
     }
+}
+
+/// How much lower than the request handlers the projector thread runs (a nice value).
+const PROJECTOR_NICENESS: i32 = 10;
+
+/// Runs the live projector on a thread of its own with a single-threaded runtime, at a
+/// lower CPU priority than the request handlers; resolves when it stopped.
+///
+/// On the shared runtime, every SQLite call of a batch (`block_in_place`) handed the
+/// worker's other tasks to another thread and back, which cost more CPU than the
+/// projector's own work; and while ingest keeps both cores busy, the requests waiting for
+/// their 2xx should go first: a lagging projector folds larger, cheaper batches and
+/// catches up when the load eases (its lag is a metric with an alert rule).
+fn run_on_projector_thread(
+    run: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the projector's runtime")?;
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("aftermath-proj".into())
+        .spawn(move || {
+            lower_this_threads_priority(PROJECTOR_NICENESS);
+            runtime.block_on(run);
+            // Only once its blocking reads are done too has the projector let go of the
+            // log and the store (a caller may unmount their file system next).
+            drop(runtime);
+            let _ = stopped_tx.send(());
+        })
+        .context("cannot start the projector thread")?;
+    Ok(Box::pin(async move {
+        stopped_rx
+            .await
+            .map_err(|_| anyhow::anyhow!("the projector thread panicked"))
+    }))
+}
+
+/// Raises the calling thread's nice value by `niceness` (threads it starts inherit it).
+/// Linux only: elsewhere `setpriority` would apply to the whole process.
+fn lower_this_threads_priority(niceness: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let thread = Some(rustix::thread::gettid());
+        let lowered = getpriority_process(thread)
+            .and_then(|current| setpriority_process(thread, current.saturating_add(niceness)));
+        if let Err(error) = lowered {
+            tracing::warn!(%error, "cannot lower the projector thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = niceness;
 }
 
 /// Folds the whole log into fresh projections and swaps them in, reporting progress.
