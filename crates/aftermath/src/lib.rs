@@ -564,3 +564,42 @@ pub async fn shutdown_signal() {
         _ = terminate => {}
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use rustix::process::getpriority_process;
+    use rustix::thread::gettid;
+
+    use super::*;
+
+    fn this_threads_niceness() -> i32 {
+        getpriority_process(Some(gettid())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_projector_runs_on_its_own_thread_at_a_lower_priority_and_is_awaited_to_the_end() {
+        let callers = this_threads_niceness();
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let stopped = run_on_projector_thread(async move {
+            let name = std::thread::current().name().map(str::to_owned);
+            seen_tx.send((name, this_threads_niceness())).unwrap();
+        })
+        .unwrap();
+        stopped.await.unwrap();
+        let (name, niceness) = seen_rx.try_recv().expect("the future ran to its end");
+        assert_eq!(name.as_deref(), Some("aftermath-proj"));
+        assert_eq!(niceness, (callers + PROJECTOR_NICENESS).min(19));
+        assert_eq!(
+            this_threads_niceness(),
+            callers,
+            "only the projector's thread"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_projector_thread_that_panics_is_reported() {
+        let stopped = run_on_projector_thread(async { panic!("injected") }).unwrap();
+        let error = stopped.await.unwrap_err();
+        assert!(error.to_string().contains("panicked"), "{error}");
+    }
+}
