@@ -42,9 +42,28 @@ pub use telemetry::{InternalEvent, MeteredLog, Telemetry, WebhookAttempted};
 /// Request bodies above this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What every handler shares.
+/// What every handler shares: a handle, cloned for every request and middleware layer,
+/// so it is one reference count rather than a copy of each field (about 2% of the CPU of
+/// an ingest request went to cloning and dropping the fields).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<AppStateFields>);
+
+impl From<AppStateFields> for AppState {
+    fn from(fields: AppStateFields) -> Self {
+        Self(std::sync::Arc::new(fields))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateFields;
+
+    fn deref(&self) -> &AppStateFields {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppStateFields {
     pub log: SharedLog,
     pub store: SharedStore,
     /// The in-process projector's positions, when there is one. Without it (API-only
@@ -68,7 +87,7 @@ pub struct AppState {
     pub rate_limit: std::sync::Arc<TokenRateLimit>,
 }
 
-impl AppState {
+impl AppStateFields {
     pub(crate) fn view_context(&self) -> views::ViewContext<'_> {
         views::ViewContext {
             ack_policy: &self.ack_policy,

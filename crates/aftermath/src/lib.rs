@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aftermath_core::Timestamp;
-use aftermath_http::{AppState, MeteredLog, Telemetry};
+use aftermath_http::{AppStateFields, MeteredLog, Telemetry};
 use aftermath_log::{EmbeddedLog, EmbeddedLogOptions, KafkaConfig, KafkaLog, SharedLog};
 use aftermath_store::{PgStore, Projector, SharedStore, SqliteStore};
 use anyhow::Context;
@@ -299,7 +299,7 @@ impl Application {
         // One registry per process; every writer appends through the metered log.
         let telemetry = Telemetry::new().with_public_scrape(self.config.metrics_public);
         let log = MeteredLog::wrap(self.parts.log.clone(), telemetry.clone());
-        let mut state = AppState {
+        let mut state = AppStateFields {
             log: log.clone(),
             store: self.parts.store.clone(),
             projected: None,
@@ -354,8 +354,8 @@ impl Application {
             None => None,
         };
         let router = match self.config.role {
-            Role::All | Role::Api => aftermath_http::router(state),
-            Role::Projector => aftermath_http::health_router(state),
+            Role::All | Role::Api => aftermath_http::router(state.into()),
+            Role::Projector => aftermath_http::health_router(state.into()),
         };
         tracing::info!(
             addr = %self.listener.local_addr()?,
