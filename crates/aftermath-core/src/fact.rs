@@ -176,30 +176,32 @@ impl FactBody {
         }
     }
 
-    fn to_payload(&self) -> serde_json::Result<serde_json::Value> {
+    /// Writes the typed payload straight to `serializer`: no `serde_json::Value` tree is
+    /// built on the way (that tree was most of the cost of encoding a fact for the log).
+    fn serialize_payload<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            FactBody::NotificationReceived(f) => serde_json::to_value(f),
-            FactBody::AlertNotified(f) => serde_json::to_value(f),
-            FactBody::AlertAcknowledged(f) => serde_json::to_value(f),
-            FactBody::ChangeRecorded(f) => serde_json::to_value(f),
-            FactBody::Acknowledged(f) => serde_json::to_value(f),
-            FactBody::NoteAdded(f) => serde_json::to_value(f),
-            FactBody::Resolved(f) => serde_json::to_value(f),
-            FactBody::Mitigated(f) => serde_json::to_value(f),
-            FactBody::Reopened(f) => serde_json::to_value(f),
-            FactBody::SeverityChanged(f) => serde_json::to_value(f),
-            FactBody::CommanderAssigned(f) => serde_json::to_value(f),
-            FactBody::WhyAdded(f) => serde_json::to_value(f),
-            FactBody::WhyAmended(f) => serde_json::to_value(f),
-            FactBody::RootCauseStated(f) => serde_json::to_value(f),
-            FactBody::ImpactRecorded(f) => serde_json::to_value(f),
-            FactBody::ActionItemAdded(f) => serde_json::to_value(f),
-            FactBody::ActionItemDone(f) => serde_json::to_value(f),
-            FactBody::LinkAdded(f) => serde_json::to_value(f),
-            FactBody::NotificationAttempted(f) => serde_json::to_value(f),
-            FactBody::ClassificationOverridden(f) => serde_json::to_value(f),
-            FactBody::PostmortemEdited(f) => serde_json::to_value(f),
-            FactBody::PostmortemPublished(f) => serde_json::to_value(f),
+            FactBody::NotificationReceived(f) => f.serialize(serializer),
+            FactBody::AlertNotified(f) => f.serialize(serializer),
+            FactBody::AlertAcknowledged(f) => f.serialize(serializer),
+            FactBody::ChangeRecorded(f) => f.serialize(serializer),
+            FactBody::Acknowledged(f) => f.serialize(serializer),
+            FactBody::NoteAdded(f) => f.serialize(serializer),
+            FactBody::Resolved(f) => f.serialize(serializer),
+            FactBody::Mitigated(f) => f.serialize(serializer),
+            FactBody::Reopened(f) => f.serialize(serializer),
+            FactBody::SeverityChanged(f) => f.serialize(serializer),
+            FactBody::CommanderAssigned(f) => f.serialize(serializer),
+            FactBody::WhyAdded(f) => f.serialize(serializer),
+            FactBody::WhyAmended(f) => f.serialize(serializer),
+            FactBody::RootCauseStated(f) => f.serialize(serializer),
+            FactBody::ImpactRecorded(f) => f.serialize(serializer),
+            FactBody::ActionItemAdded(f) => f.serialize(serializer),
+            FactBody::ActionItemDone(f) => f.serialize(serializer),
+            FactBody::LinkAdded(f) => f.serialize(serializer),
+            FactBody::NotificationAttempted(f) => f.serialize(serializer),
+            FactBody::ClassificationOverridden(f) => f.serialize(serializer),
+            FactBody::PostmortemEdited(f) => f.serialize(serializer),
+            FactBody::PostmortemPublished(f) => f.serialize(serializer),
         }
     }
 
@@ -346,8 +348,9 @@ struct StoredFact<'a> {
     payload: &'a serde_json::value::RawValue,
 }
 
-/// The envelope as it sits on the log.
-#[derive(Serialize, Deserialize)]
+/// The envelope as it sits on the log, read through a `serde_json::Value` payload (the
+/// generic path; [`Fact::from_json`] is the fast one, `impl Serialize for Fact` the writer).
+#[derive(Deserialize)]
 struct RawFact {
     fact_id: Uuid,
     stream_key: String,
@@ -372,17 +375,28 @@ impl RawFact {
 }
 
 impl Serialize for Fact {
+    /// The envelope's fields in [`RawFact`]'s order, the payload's in its type's
+    /// declaration order; readers do not depend on the order of keys.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = RawFact {
-            fact_id: self.fact_id,
-            stream_key: self.stream_key.clone(),
-            kind: self.body.type_name().to_owned(),
-            version: self.body.version(),
-            occurred_at: self.occurred_at,
-            recorded_at: self.recorded_at,
-            payload: self.body.to_payload().map_err(serde::ser::Error::custom)?,
-        };
-        raw.serialize(serializer)
+        use serde::ser::SerializeStruct;
+
+        /// The body as the envelope's `payload` field.
+        struct Payload<'a>(&'a FactBody);
+        impl Serialize for Payload<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize_payload(serializer)
+            }
+        }
+
+        let mut envelope = serializer.serialize_struct("RawFact", 7)?;
+        envelope.serialize_field("fact_id", &self.fact_id)?;
+        envelope.serialize_field("stream_key", &self.stream_key)?;
+        envelope.serialize_field("type", self.body.type_name())?;
+        envelope.serialize_field("version", &self.body.version())?;
+        envelope.serialize_field("occurred_at", &self.occurred_at)?;
+        envelope.serialize_field("recorded_at", &self.recorded_at)?;
+        envelope.serialize_field("payload", &Payload(&self.body))?;
+        envelope.end()
     }
 }
 
@@ -731,6 +745,30 @@ mod tests {
         assert!(json.contains(r#""version":1"#), "{json}");
         assert_eq!(Fact::from_json(&json).unwrap(), fact);
         assert_eq!(Fact::from_json(&json).unwrap().to_json(), json);
+    }
+
+    #[test]
+    fn the_stored_form_is_the_envelope_around_the_bodys_own_serde_form() {
+        let fact = note_fact();
+        let stored: serde_json::Value = serde_json::from_str(&fact.to_json()).unwrap();
+        let FactBody::NoteAdded(note) = &fact.body else {
+            unreachable!("note_fact is a note")
+        };
+        assert_eq!(stored["payload"], serde_json::to_value(note).unwrap());
+        let mut keys: Vec<_> = stored.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "fact_id",
+                "occurred_at",
+                "payload",
+                "recorded_at",
+                "stream_key",
+                "type",
+                "version"
+            ]
+        );
     }
 
     #[test]

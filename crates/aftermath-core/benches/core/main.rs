@@ -1,6 +1,6 @@
-//! Criterion benchmarks of aftermath-core's hot pure code: the normalizers, the fold, the
-//! error classifier, post-mortem drafting and the metrics summary, over the repository's
-//! captured fixtures and classification corpus.
+//! Criterion benchmarks of aftermath-core's hot pure code: the normalizers, facts to and
+//! from their stored JSON, the fold, the error classifier, post-mortem drafting and the
+//! metrics summary, over the repository's captured fixtures and classification corpus.
 //!
 //! `cargo bench -p aftermath-core --bench core` (a filter after `--` picks groups, e.g.
 //! `-- fold/`). Results and the machine they were taken on are in `BENCHMARKS.md`.
@@ -10,6 +10,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 mod classifier;
+mod encoding;
 mod fold;
 mod inputs;
 mod normalizers;
@@ -27,6 +28,6 @@ fn configured() -> Criterion {
 criterion_group! {
     name = core;
     config = configured();
-    targets = normalizers::bench, fold::bench, classifier::bench, reports::bench
+    targets = normalizers::bench, encoding::bench, fold::bench, classifier::bench, reports::bench
 }
 criterion_main!(core);
