@@ -5,6 +5,7 @@
 //! Repeats cost no write: ids known to be durable on the log are answered `Duplicate`
 //! from memory ([`recent_ids`]); a request made only of such ids never reaches SQLite.
 
+mod id_filter;
 mod recent_ids;
 mod writer;
 

@@ -20,6 +20,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit};
 use uuid::Uuid;
 
+use super::id_filter::IndexedIdFilter;
 use super::recent_ids::RecentFactIds;
 use crate::Offset;
 
@@ -175,21 +176,44 @@ impl IdLayout {
 }
 
 /// Ids on a deferred-layout log that are not in its `fact_ids` index yet: those of the
-/// facts from `indexed_below` on. Uniqueness is checked against them and the index.
+/// facts from `indexed_below` on. Uniqueness is checked against them and the index, which
+/// is looked up only for ids its filter may hold.
 struct Unindexed {
     ids: HashSet<Uuid>,
     indexed_below: Offset,
+    /// Every id in `fact_ids` (and possibly a few more).
+    in_index: IndexedIdFilter,
     /// Index them once this many have gathered.
     index_at: usize,
 }
 
 impl Unindexed {
-    /// What the file holds: the index's boundary and every id stored beyond it.
+    /// What the file holds: the index's boundary, every id stored beyond it, and the
+    /// filter over the index, read whole (about a second per ten million ids).
     fn load(connection: &Connection, max: usize) -> rusqlite::Result<Self> {
         let indexed_below: i64 =
             connection.query_row("SELECT below_offset FROM fact_ids_indexed", (), |row| {
                 row.get(0)
             })?;
+        // Each fact below the boundary has its id in the index, once: that many ids, and
+        // room for as many again before the filter grows.
+        let started = std::time::Instant::now();
+        let mut in_index = IndexedIdFilter::with_capacity(2 * indexed_below as usize);
+        let mut statement = connection.prepare("SELECT fact_id FROM fact_ids")?;
+        let mut rows = statement.query(())?;
+        while let Some(row) = rows.next()? {
+            // A value this build cannot read can never equal a new id's 16 bytes.
+            if let Some(id) = IdLayout::read(row.get_ref(0)?) {
+                in_index.insert(&id);
+            }
+        }
+        drop(rows);
+        tracing::debug!(
+            ids = indexed_below,
+            filter_bytes = in_index.bytes(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "filter over the log's fact-id index loaded"
+        );
         let mut statement =
             connection.prepare("SELECT fact_id FROM facts WHERE log_offset >= ?1")?;
         let ids = statement
@@ -199,6 +223,7 @@ impl Unindexed {
         Ok(Self {
             ids,
             indexed_below: indexed_below as Offset,
+            in_index,
             index_at: max,
         })
     }
@@ -428,8 +453,10 @@ impl Writer {
                                 Some((unindexed, in_index)) => {
                                     unindexed.ids.contains(&fact.fact_id)
                                         || added.contains(&fact.fact_id)
-                                        || in_index
-                                            .query_row([id_bytes], |row| row.get::<_, bool>(0))?
+                                        || (unindexed.in_index.may_contain(&fact.fact_id)
+                                            && in_index.query_row([id_bytes], |row| {
+                                                row.get::<_, bool>(0)
+                                            })?)
                                 }
                                 None => false,
                             };
@@ -478,6 +505,11 @@ impl Writer {
         }
         let (from, to) = (unindexed.indexed_below, self.next_offset);
         let started = std::time::Instant::now();
+        // Before the transaction: should it fail, the filter holds a few ids the index
+        // does not, which costs lookups only; the other way round would let a repeat in.
+        for id in &unindexed.ids {
+            unindexed.in_index.insert(id);
+        }
         let indexed = (|| {
             let transaction = self
                 .connection
