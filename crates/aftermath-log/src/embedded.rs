@@ -7,6 +7,7 @@
 
 mod id_filter;
 mod recent_ids;
+mod tail;
 mod writer;
 
 use std::io;
@@ -76,6 +77,10 @@ pub struct EmbeddedLogOptions {
     /// transaction. Larger means fewer index pages written per id and more memory; each
     /// reopen reads this many ids back at most.
     pub max_unindexed_fact_ids: usize,
+    /// Stored bytes of the newest facts kept decoded in memory for the live projector,
+    /// which then need not read them back (0 turns this off). A projector further behind
+    /// reads from the file as before.
+    pub max_tail_bytes: usize,
 }
 
 impl Default for EmbeddedLogOptions {
@@ -86,6 +91,8 @@ impl Default for EmbeddedLogOptions {
             max_group_facts: 16_384,
             max_queued_bytes: 64 << 20,
             max_unindexed_fact_ids: DEFAULT_MAX_UNINDEXED_FACT_IDS,
+            // About a second of all-new alerts at one per request, in a few MiB.
+            max_tail_bytes: 8 << 20,
         }
     }
 }
@@ -210,7 +217,7 @@ impl EmbeddedLog {
             .connect_with(connect)
             .await?;
 
-        let shared = Arc::new(Shared::new(options.recent_fact_ids));
+        let shared = Arc::new(Shared::new(options.recent_fact_ids, options.max_tail_bytes));
         let limits = GroupLimits {
             max_bytes: options.max_group_bytes.max(1),
             max_facts: options.max_group_facts.max(1),
@@ -275,6 +282,61 @@ impl EmbeddedLog {
         self.shared.recent().len()
     }
 
+    /// Indexes of the facts whose ids are not known to be durable already, ascending:
+    /// only those go to the writer; the others are duplicates now.
+    fn unknown(&self, facts: &[Fact]) -> Vec<usize> {
+        let recent = self.shared.recent();
+        (0..facts.len())
+            .filter(|&index| !recent.contains(&facts[index].fact_id))
+            .collect()
+    }
+
+    /// Queues `encoded` (the facts at `unknown` of an append of `count`) for the writer
+    /// and waits for the commit; every fact not written is a duplicate.
+    async fn queue_for_writer(
+        &self,
+        count: usize,
+        unknown: &[usize],
+        encoded: Vec<EncodedFact>,
+    ) -> Result<Vec<Appended>, LogError> {
+        let mut outcomes = vec![Appended::Duplicate; count];
+        if unknown.is_empty() {
+            return Ok(outcomes);
+        }
+        let bytes = encoded.iter().map(EncodedFact::bytes).sum::<usize>();
+        // A request larger than the whole budget waits for an empty queue, then goes alone.
+        let wanted = bytes.clamp(1, self.max_queued_bytes) as u32;
+        let queue_room = self
+            .queue_room
+            .clone()
+            .acquire_many_owned(wanted)
+            .await
+            .map_err(|_| storage_failure("appending", "the event log is closed"))?;
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            facts: encoded,
+            reply,
+            _queue_room: Some(queue_room),
+        };
+        self.queue
+            .as_ref()
+            .and_then(|queue| queue.send(request).ok())
+            .ok_or_else(|| storage_failure("appending", "the log writer stopped"))?;
+        let written = answer
+            .await
+            .map_err(|_| storage_failure("appending", "the log writer stopped"))?
+            .map_err(|failure| storage_failure("writing to the event log", failure))?;
+        for (&index, offset) in unknown.iter().zip(written) {
+            if let Some(offset) = offset {
+                outcomes[index] = Appended::New {
+                    partition: 0,
+                    offset,
+                };
+            }
+        }
+        Ok(outcomes)
+    }
+
     fn check_partition(partition: Partition) -> Result<(), LogError> {
         if partition == 0 {
             Ok(())
@@ -310,53 +372,30 @@ impl EventLog for EmbeddedLog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(facts = facts.len()))]
     async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError> {
-        let mut outcomes = vec![Appended::Duplicate; facts.len()];
-        // Ids already known to be durable are duplicates now; only the rest is written.
-        let unknown: Vec<usize> = {
-            let recent = self.shared.recent();
-            (0..facts.len())
-                .filter(|&index| !recent.contains(&facts[index].fact_id))
-                .collect()
-        };
-        if unknown.is_empty() {
-            return Ok(outcomes);
-        }
-        let encoded: Vec<EncodedFact> = unknown
+        let unknown = self.unknown(facts);
+        let encoded = unknown
             .iter()
             .map(|&index| EncodedFact::new(&facts[index]))
             .collect();
-        let bytes = encoded.iter().map(EncodedFact::bytes).sum::<usize>();
-        // A request larger than the whole budget waits for an empty queue, then goes alone.
-        let wanted = bytes.clamp(1, self.max_queued_bytes) as u32;
-        let queue_room = self
-            .queue_room
-            .clone()
-            .acquire_many_owned(wanted)
-            .await
-            .map_err(|_| storage_failure("appending", "the event log is closed"))?;
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            facts: encoded,
-            reply,
-            _queue_room: Some(queue_room),
-        };
-        self.queue
-            .as_ref()
-            .and_then(|queue| queue.send(request).ok())
-            .ok_or_else(|| storage_failure("appending", "the log writer stopped"))?;
-        let written = answer
-            .await
-            .map_err(|_| storage_failure("appending", "the log writer stopped"))?
-            .map_err(|failure| storage_failure("writing to the event log", failure))?;
-        for (&index, offset) in unknown.iter().zip(written) {
-            if let Some(offset) = offset {
-                outcomes[index] = Appended::New {
-                    partition: 0,
-                    offset,
-                };
-            }
+        self.queue_for_writer(facts.len(), &unknown, encoded).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(facts = facts.len()))]
+    async fn append_owned(&self, facts: Vec<Fact>) -> Result<Vec<Appended>, LogError> {
+        if !self.shared.tail_wanted() {
+            return self.append(&facts).await;
         }
-        Ok(outcomes)
+        let count = facts.len();
+        let unknown = self.unknown(&facts);
+        // `unknown` is in ascending order: walk both once.
+        let mut wanted = unknown.iter().peekable();
+        let encoded = facts
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| wanted.next_if_eq(&index).is_some())
+            .map(|(_, fact)| EncodedFact::keeping(fact))
+            .collect();
+        self.queue_for_writer(count, &unknown, encoded).await
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -367,6 +406,10 @@ impl EventLog for EmbeddedLog {
         max: usize,
     ) -> Result<Vec<LoggedFact>, LogError> {
         Self::check_partition(partition)?;
+        self.shared.tail_wanted.store(true, Ordering::Relaxed);
+        if let Some(facts) = self.shared.tail().take(from, max) {
+            return Ok(facts);
+        }
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let connection = readers
@@ -454,5 +497,43 @@ mod tests {
             reopened.read(1, 0, 10).await,
             Err(LogError::NoSuchPartition(1))
         ));
+    }
+
+    fn ids(facts: &[LoggedFact]) -> Vec<(Offset, u128)> {
+        facts
+            .iter()
+            .map(|fact| (fact.offset, fact.fact.fact_id.as_u128()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn facts_handed_over_are_read_once_from_memory_and_match_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"))
+            .await
+            .unwrap();
+        // Before anything reads, appends hand nothing over.
+        log.append_owned(vec![note(1)]).await.unwrap();
+        assert!(log.shared.tail().take(0, 10).is_none());
+        assert_eq!(ids(&log.read(0, 0, 10).await.unwrap()), [(0, 1)]);
+
+        // A reader exists now: handed-over facts wait in memory; a duplicate takes no
+        // offset; a borrowed append (not handed over) breaks the run.
+        let outcomes = log.append_owned(vec![note(2), note(1), note(3)]).await;
+        assert_eq!(outcomes.unwrap()[1], Appended::Duplicate);
+        log.append(&[note(4)]).await.unwrap();
+        log.append_owned(vec![note(5), note(6)]).await.unwrap();
+
+        // Behind the kept run: from the file, all of it.
+        let from_file = log.read(0, 1, 10).await.unwrap();
+        assert_eq!(ids(&from_file), [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6)]);
+        // At its start: from memory, taken out; the same read again goes to the file.
+        let from_memory = log.read(0, 4, 10).await.unwrap();
+        assert!(log.shared.tail().take(4, 10).is_none(), "taken once");
+        let again = log.read(0, 4, 10).await.unwrap();
+        assert_eq!(ids(&from_memory), [(4, 5), (5, 6)]);
+        assert_eq!(from_memory, again);
+        assert_eq!(from_memory[..], from_file[3..]);
+        assert_eq!(from_memory[1].fact, note(6));
     }
 }

@@ -77,6 +77,13 @@ pub trait EventLog: Send + Sync + 'static {
     /// Facts whose id is already on the log are reported as [`Appended::Duplicate`].
     async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError>;
 
+    /// [`append`](Self::append) for a caller that has no further use for `facts`: a log
+    /// that keeps its newest facts in memory for its readers (the embedded one) takes
+    /// them as they are instead of decoding them again from what it stored.
+    async fn append_owned(&self, facts: Vec<Fact>) -> Result<Vec<Appended>, LogError> {
+        self.append(&facts).await
+    }
+
     /// Reads up to `max` facts of `partition` starting at offset `from`, in log order.
     async fn read(
         &self,

@@ -35,5 +35,5 @@ pub(crate) async fn alertmanager(
     caller.require(Scope::Ingest)?;
     let body = body_bytes(body)?;
     let facts = normalize_alertmanager(&body, now())?;
-    Ok(accepted(append(&state, "alertmanager", &facts).await?))
+    Ok(accepted(append(&state, "alertmanager", facts).await?))
 }

@@ -61,7 +61,7 @@ pub(crate) async fn generic(
     let token = caller.require(Scope::Ingest)?;
     let body = body_bytes(body)?;
     let event = normalize_generic(&body, &token.id.to_string(), now())?;
-    let summary = append(&state, "generic", &event.facts).await?;
+    let summary = append(&state, "generic", event.facts).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(GenericAccepted {
@@ -106,7 +106,7 @@ pub(crate) async fn cloudevents(
     }
     // One append for every event of the request: on the embedded log it is one
     // transaction, so a batch is recorded whole or not at all.
-    let summary = append(&state, "cloudevents", &facts).await?;
+    let summary = append(&state, "cloudevents", facts).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CloudEventsAccepted {

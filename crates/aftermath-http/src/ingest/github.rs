@@ -137,7 +137,7 @@ pub(crate) async fn github(
                 .into_response())
         }
         GithubDelivery::Facts(facts) => {
-            Ok(accepted(append(&state, SOURCE, &facts).await?).into_response())
+            Ok(accepted(append(&state, SOURCE, facts).await?).into_response())
         }
     }
 }

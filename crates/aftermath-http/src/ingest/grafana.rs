@@ -66,7 +66,7 @@ pub(crate) async fn grafana(
         }
     }
     let facts = normalize_grafana(&body, now())?;
-    Ok(accepted(append(&state, "grafana", &facts).await?))
+    Ok(accepted(append(&state, "grafana", facts).await?))
 }
 
 /// Checks Grafana's HMAC: hex HMAC-SHA256 with the shared secret over the body, or over

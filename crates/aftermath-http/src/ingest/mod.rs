@@ -53,11 +53,12 @@ pub(crate) struct IngestAccepted {
     stream_key: String,
 }
 
-/// Appends a request's facts; 503 (with `Retry-After`) when the log cannot take them.
+/// Appends a request's facts (handed over: the embedded log keeps them for the live
+/// projector); 503 (with `Retry-After`) when the log cannot take them.
 pub(crate) async fn append(
     state: &AppState,
     source: &str,
-    facts: &[Fact],
+    facts: Vec<Fact>,
 ) -> Result<IngestAccepted, ApiError> {
     let stream_key = facts
         .first()
@@ -65,7 +66,7 @@ pub(crate) async fn append(
         .unwrap_or_default();
     let outcomes = state
         .log
-        .append(facts)
+        .append_owned(facts)
         .await
         .map_err(|error| ApiError::internal("appending to the event log", error))?;
     let duplicates = outcomes

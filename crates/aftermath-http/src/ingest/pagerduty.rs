@@ -117,7 +117,7 @@ pub(crate) async fn pagerduty_enqueue(
                 return Ok(invalid(StatusCode::BAD_REQUEST, errors));
             }
         };
-    append(&state, "pagerduty", &event.facts).await?;
+    append(&state, "pagerduty", event.facts).await?;
     let body =
         json!({"status": "success", "message": "Event processed", "dedup_key": event.dedup_key});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
@@ -145,7 +145,7 @@ pub(crate) async fn pagerduty_change(
         Ok(facts) => facts,
         Err(errors) => return Ok(invalid(StatusCode::BAD_REQUEST, errors)),
     };
-    append(&state, "pagerduty-change", &facts).await?;
+    append(&state, "pagerduty-change", facts).await?;
     let body = json!({"status": "success", "message": "Change event processed"});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

@@ -184,19 +184,24 @@ impl InternalEvent for IngestFailed {
 }
 
 /// One append to the log returned: each fact written or found already there.
-pub(crate) struct FactsAppended<'a> {
-    pub(crate) facts: &'a [Fact],
+pub(crate) struct FactsAppended<'a, Labels> {
+    /// Each fact's `[source, family]` labels, in append order.
+    pub(crate) labels: Labels,
     pub(crate) outcomes: &'a [Appended],
     pub(crate) duration: Duration,
 }
 
-impl InternalEvent for FactsAppended<'_> {
+/// A fact's `[source, family]` labels on the appended and duplicate counters.
+pub(crate) fn fact_labels(fact: &Fact) -> [&str; 2] {
+    [stream_source(&fact.stream_key), type_family(fact)]
+}
+
+impl<'a, Labels: Iterator<Item = [&'a str; 2]>> InternalEvent for FactsAppended<'a, Labels> {
     fn emit(self, telemetry: &Telemetry) {
         let metrics = telemetry.metrics();
         metrics.append_duration.observe(self.duration.as_secs_f64());
         let mut written = 0;
-        for (fact, outcome) in self.facts.iter().zip(self.outcomes) {
-            let labels = [stream_source(&fact.stream_key), type_family(fact)];
+        for (labels, outcome) in self.labels.zip(self.outcomes) {
             match outcome {
                 Appended::New { .. } => {
                     written += 1;
@@ -207,7 +212,7 @@ impl InternalEvent for FactsAppended<'_> {
         }
         tracing::debug!(
             written,
-            duplicates = self.facts.len() - written,
+            duplicates = self.outcomes.len() - written,
             seconds = self.duration.as_secs_f64(),
             "facts appended"
         );
@@ -405,7 +410,7 @@ fn stream_source(stream_key: &str) -> &str {
 }
 
 /// `alert.notified` → `alert`: the part of the fact type before the first dot.
-fn type_family(fact: &Fact) -> &'static str {
+pub(crate) fn type_family(fact: &Fact) -> &'static str {
     let type_name = fact.body.type_name();
     type_name
         .split_once('.')

@@ -8,10 +8,10 @@ use aftermath_core::Fact;
 use aftermath_log::{Appended, EventLog, LogError, LoggedFact, Offset, Partition, SharedLog};
 use async_trait::async_trait;
 
-use super::events::{AppendFailed, FactsAppended};
+use super::events::{fact_labels, type_family, AppendFailed, FactsAppended};
 use super::{InternalEvent, Telemetry};
 
-/// Wraps a log; everything but `append` is passed through untouched.
+/// Wraps a log; everything but the appends is passed through untouched.
 pub struct MeteredLog {
     inner: SharedLog,
     telemetry: Telemetry,
@@ -36,13 +36,45 @@ impl EventLog for MeteredLog {
         let duration = started.elapsed();
         match &appended {
             Ok(outcomes) => FactsAppended {
-                facts,
+                labels: facts.iter().map(fact_labels),
                 outcomes,
                 duration,
             }
             .emit(&self.telemetry),
             Err(error) => AppendFailed {
                 facts: facts.len(),
+                error,
+                duration,
+            }
+            .emit(&self.telemetry),
+        }
+        appended
+    }
+
+    async fn append_owned(&self, facts: Vec<Fact>) -> Result<Vec<Appended>, LogError> {
+        // The facts go to the log: their labels are copied out first.
+        let labels: Vec<(String, &'static str)> = facts
+            .iter()
+            .map(|fact| {
+                let [source, _] = fact_labels(fact);
+                (source.to_owned(), type_family(fact))
+            })
+            .collect();
+        let count = facts.len();
+        let started = Instant::now();
+        let appended = self.inner.append_owned(facts).await;
+        let duration = started.elapsed();
+        match &appended {
+            Ok(outcomes) => FactsAppended {
+                labels: labels
+                    .iter()
+                    .map(|(source, family)| [source.as_str(), *family]),
+                outcomes,
+                duration,
+            }
+            .emit(&self.telemetry),
+            Err(error) => AppendFailed {
+                facts: count,
                 error,
                 duration,
             }

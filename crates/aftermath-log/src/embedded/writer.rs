@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::id_filter::IndexedIdFilter;
 use super::recent_ids::RecentFactIds;
+use super::tail::CommittedTail;
 use crate::Offset;
 
 /// Ids read per query while filling the recent-id set at open.
@@ -37,16 +38,33 @@ pub(crate) struct Shared {
     pub(crate) transactions_committed: AtomicU64,
     /// Wakes readers (the projector) after a commit that added facts.
     pub(crate) appended: Notify,
+    /// The newest committed facts, decoded, for the live projector.
+    pub(crate) tail: Mutex<CommittedTail>,
+    /// Set by the first read: until something reads, no appender hands its facts over
+    /// (a process that serves only the API has no reader to keep them for).
+    pub(crate) tail_wanted: AtomicBool,
 }
 
 impl Shared {
-    pub(crate) fn new(recent_fact_ids: usize) -> Self {
+    pub(crate) fn new(recent_fact_ids: usize, tail_bytes: usize) -> Self {
         Self {
             recent: Mutex::new(RecentFactIds::new(recent_fact_ids)),
             end_offset: AtomicU64::new(0),
             transactions_committed: AtomicU64::new(0),
             appended: Notify::new(),
+            tail: Mutex::new(CommittedTail::new(tail_bytes)),
+            tail_wanted: AtomicBool::new(false),
         }
+    }
+
+    /// The committed tail; like the recent-id set, usable after a panic elsewhere.
+    pub(crate) fn tail(&self) -> std::sync::MutexGuard<'_, CommittedTail> {
+        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether appenders should hand their facts over for the tail.
+    pub(crate) fn tail_wanted(&self) -> bool {
+        self.tail_wanted.load(Ordering::Relaxed)
     }
 
     /// The recent-id set; a panic elsewhere cannot leave it inconsistent (every method
@@ -62,6 +80,8 @@ pub(crate) struct EncodedFact {
     stream_key: String,
     fact_type: &'static str,
     body: String,
+    /// The fact itself when its caller handed it over, for the committed tail.
+    decoded: Option<Fact>,
 }
 
 impl EncodedFact {
@@ -71,7 +91,15 @@ impl EncodedFact {
             stream_key: fact.stream_key.clone(),
             fact_type: fact.body.type_name(),
             body: fact.to_json(),
+            decoded: None,
         }
+    }
+
+    /// Encodes `fact` and keeps it, to be moved into the committed tail once written.
+    pub(crate) fn keeping(fact: Fact) -> Self {
+        let mut encoded = Self::new(&fact);
+        encoded.decoded = Some(fact);
+        encoded
     }
 
     /// Roughly the memory it holds while queued.
@@ -350,7 +378,7 @@ impl Writer {
 
     /// Writes `group` in one transaction and answers every caller in it: each its own
     /// outcomes, or all the same error (then nothing of the group was written).
-    pub(crate) fn write_group(&mut self, group: Vec<AppendRequest>) {
+    pub(crate) fn write_group(&mut self, mut group: Vec<AppendRequest>) {
         match self.commit(&group) {
             Ok(outcomes) => {
                 let written = outcomes.iter().flatten().flatten().count() as Offset;
@@ -363,6 +391,19 @@ impl Writer {
                         }
                     }
                 }
+                // The written facts, decoded, for the projector; before the new end is
+                // published, so a reader that sees the end finds them here.
+                let mut tail = self.shared.tail();
+                if !tail.is_off() {
+                    for (request, offsets) in group.iter_mut().zip(&outcomes) {
+                        for (fact, offset) in request.facts.iter_mut().zip(offsets) {
+                            if let Some(offset) = *offset {
+                                tail.push(offset, fact.decoded.take(), fact.body.len());
+                            }
+                        }
+                    }
+                }
+                drop(tail);
                 self.next_offset += written;
                 self.shared
                     .end_offset
@@ -576,7 +617,7 @@ mod tests {
     /// A writer on a fresh log file, without its thread: groups are written by hand.
     fn writer(dir: &tempfile::TempDir) -> Writer {
         let mut writer = writer_indexing_after(dir, 1000);
-        writer.shared = Arc::new(Shared::new(100));
+        writer.shared = Arc::new(Shared::new(100, 0));
         writer
     }
 
@@ -591,7 +632,7 @@ mod tests {
             max_facts: 1000,
             max_unindexed_ids,
         };
-        Writer::open(&path, Arc::new(Shared::new(0)), limits).unwrap()
+        Writer::open(&path, Arc::new(Shared::new(0, 0)), limits).unwrap()
     }
 
     /// A real SQLite failure for any fact on stream `poison`, wherever it is in a group.
