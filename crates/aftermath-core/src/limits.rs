@@ -26,20 +26,29 @@ pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 /// parser refuses them with its own reason.
 pub fn check_json_depth(bytes: &[u8]) -> Result<(), IngestError> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (offset, &byte) in bytes.iter().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut offset = 0;
+    while let Some(&byte) = bytes.get(offset) {
         match byte {
-            b'"' => in_string = true,
+            b'"' => {
+                // To the closing quote in strides: string contents are most of a body, and
+                // only a quote or a backslash inside them matters.
+                offset += 1;
+                loop {
+                    let Some(found) = bytes
+                        .get(offset..)
+                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                    else {
+                        // An unterminated string: the parser says so.
+                        return Ok(());
+                    };
+                    offset += found;
+                    if bytes[offset] == b'"' {
+                        break;
+                    }
+                    // A backslash escapes the byte after it, whatever it is.
+                    offset += 2;
+                }
+            }
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_JSON_DEPTH {
@@ -54,6 +63,7 @@ pub fn check_json_depth(bytes: &[u8]) -> Result<(), IngestError> {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        offset += 1;
     }
     Ok(())
 }
@@ -156,6 +166,49 @@ mod tests {
         // Brackets in strings, escaped quotes included, are text.
         let quoted = format!(r#"{{"a": "\"{}"}}"#, "[".repeat(100));
         assert!(check_json_depth(quoted.as_bytes()).is_ok());
+    }
+
+    /// The check as a plain byte-by-byte scan: what the strided one must agree with.
+    fn depth_error_offset_bytewise(bytes: &[u8]) -> Option<usize> {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for (offset, &byte) in bytes.iter().enumerate() {
+            if in_string {
+                match byte {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_JSON_DEPTH {
+                        return Some(offset);
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_strided_check_agrees_with_a_byte_by_byte_scan(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"[[[[{{]]}\"\"\\\\a ".to_vec()),
+                0..300,
+            ),
+        ) {
+            let expected = depth_error_offset_bytewise(&bytes)
+                .map(|offset| format!("nested deeper than {MAX_JSON_DEPTH} levels (at byte {offset})"));
+            let found = check_json_depth(&bytes).err().map(|error| error.message);
+            proptest::prop_assert_eq!(found, expected);
+        }
     }
 
     #[test]
