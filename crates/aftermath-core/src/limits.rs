@@ -94,9 +94,10 @@ impl Notification {
             check_text("service", service)?;
         }
         for (index, alert) in self.alerts.iter().enumerate() {
+            // Paths are spelled out only for an error: valid bodies are the usual case.
             let at = |field: &str| format!("alerts[{index}].{field}");
-            check_text(&at("fingerprint"), &alert.fingerprint)?;
-            check_text(&at("generatorURL"), &alert.generator_url)?;
+            check_text_at(|| at("fingerprint"), &alert.fingerprint)?;
+            check_text_at(|| at("generatorURL"), &alert.generator_url)?;
             for (field, map) in [
                 ("labels", &alert.labels),
                 ("annotations", &alert.annotations),
@@ -111,9 +112,9 @@ impl Notification {
                     });
                 }
                 for (name, value) in map {
-                    let path = at(&format!("{field}.{}", shorten(name)));
-                    check_text(&path, name)?;
-                    check_text(&path, value)?;
+                    let path = || at(&format!("{field}.{}", shorten(name)));
+                    check_text_at(path, name)?;
+                    check_text_at(path, value)?;
                 }
             }
         }
@@ -122,9 +123,14 @@ impl Notification {
 }
 
 fn check_text(field: &str, text: &str) -> Result<(), IngestError> {
+    check_text_at(|| field.to_owned(), text)
+}
+
+/// [`check_text`] with the field's name made only when it is needed.
+fn check_text_at(field: impl FnOnce() -> String, text: &str) -> Result<(), IngestError> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(IngestError {
-            field: field.to_owned(),
+            field: field(),
             message: format!(
                 "is {} bytes long; at most {MAX_TEXT_BYTES} are accepted",
                 text.len()
