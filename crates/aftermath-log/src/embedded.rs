@@ -91,8 +91,10 @@ impl Default for EmbeddedLogOptions {
             max_group_facts: 16_384,
             max_queued_bytes: 64 << 20,
             max_unindexed_fact_ids: DEFAULT_MAX_UNINDEXED_FACT_IDS,
-            // About a second of all-new alerts at one per request, in a few MiB.
-            max_tail_bytes: 8 << 20,
+            // Some 50 ms of all-new alerts at one per request, more than the live projector
+            // lags behind in steady state; decoded, about two and a half times as much
+            // memory, which stays with the process once used.
+            max_tail_bytes: 2 << 20,
         }
     }
 }
