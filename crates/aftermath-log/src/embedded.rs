@@ -436,13 +436,13 @@ impl EventLog for EmbeddedLog {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use aftermath_core::{FactBody, NoteAdded, Timestamp};
     use uuid::Uuid;
 
     use super::*;
 
-    fn note(id: u128) -> Fact {
+    pub(crate) fn note(id: u128) -> Fact {
         let at = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
         Fact {
             fact_id: Uuid::from_u128(id),

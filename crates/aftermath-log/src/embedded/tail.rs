@@ -99,25 +99,9 @@ impl CommittedTail {
 
 #[cfg(test)]
 mod tests {
-    use aftermath_core::{FactBody, NoteAdded, Timestamp};
-    use uuid::Uuid;
-
     use super::*;
-
-    fn note(id: u128) -> Fact {
-        let at = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
-        Fact {
-            fact_id: Uuid::from_u128(id),
-            stream_key: "s".into(),
-            occurred_at: at,
-            recorded_at: at,
-            body: FactBody::NoteAdded(NoteAdded {
-                incident_id: Uuid::from_u128(1),
-                actor: "a".into(),
-                text: "t".into(),
-            }),
-        }
-    }
+    // A note fact with this id; the same helper as the log's own tests.
+    use crate::embedded::tests::note;
 
     fn offsets(facts: &[LoggedFact]) -> Vec<Offset> {
         facts.iter().map(|fact| fact.offset).collect()
