@@ -71,7 +71,8 @@ pub struct EmbeddedLogOptions {
     /// Facts one group transaction takes at most.
     pub max_group_facts: usize,
     /// Serialized bytes waiting for the writer at most; appends beyond it wait for room
-    /// (backpressure), so a burst cannot grow memory without bound.
+    /// (backpressure), so a burst cannot grow memory without bound. A fact handed over
+    /// with `append_owned` counts three times its serialized size, for its decoded self.
     pub max_queued_bytes: usize,
     /// New fact ids gathered before they are added to the on-disk id index in one
     /// transaction. Larger means fewer index pages written per id and more memory; each
@@ -305,7 +306,7 @@ impl EmbeddedLog {
         if unknown.is_empty() {
             return Ok(outcomes);
         }
-        let bytes = encoded.iter().map(EncodedFact::bytes).sum::<usize>();
+        let bytes = encoded.iter().map(EncodedFact::queued_bytes).sum::<usize>();
         // A request larger than the whole budget waits for an empty queue, then goes alone.
         let wanted = bytes.clamp(1, self.max_queued_bytes) as u32;
         let queue_room = self

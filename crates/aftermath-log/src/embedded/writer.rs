@@ -102,9 +102,20 @@ impl EncodedFact {
         encoded
     }
 
-    /// Roughly the memory it holds while queued.
+    /// Roughly the memory its encoding holds (what group limits count).
     pub(crate) fn bytes(&self) -> usize {
         16 + self.stream_key.len() + self.body.len()
+    }
+
+    /// Roughly the memory it holds while queued: a kept fact, decoded, takes about twice
+    /// its encoding again (strings and maps allocated one by one).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        let decoded = if self.decoded.is_some() {
+            2 * self.body.len()
+        } else {
+            0
+        };
+        self.bytes() + decoded
     }
 }
 
@@ -698,6 +709,15 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_kept_fact_counts_its_decoded_self_against_the_queue_not_the_group() {
+        let borrowed = EncodedFact::new(&fact(1, "s"));
+        let kept = EncodedFact::keeping(fact(1, "s"));
+        assert_eq!(kept.bytes(), borrowed.bytes());
+        assert_eq!(borrowed.queued_bytes(), borrowed.bytes());
+        assert_eq!(kept.queued_bytes(), kept.bytes() + 2 * kept.body.len());
     }
 
     #[test]
