@@ -228,7 +228,7 @@ struct Unindexed {
 
 impl Unindexed {
     /// What the file holds: the index's boundary, every id stored beyond it, and the
-    /// filter over the index, read whole (about a second per ten million ids).
+    /// filter over the index, read whole (about 0.14 s per million ids).
     fn load(connection: &Connection, max: usize) -> rusqlite::Result<Self> {
         let indexed_below: i64 =
             connection.query_row("SELECT below_offset FROM fact_ids_indexed", (), |row| {
@@ -240,15 +240,17 @@ impl Unindexed {
         let mut in_index = IndexedIdFilter::with_capacity(2 * indexed_below as usize);
         let mut statement = connection.prepare("SELECT fact_id FROM fact_ids")?;
         let mut rows = statement.query(())?;
+        let mut loaded = 0u64;
         while let Some(row) = rows.next()? {
             // A value this build cannot read can never equal a new id's 16 bytes.
             if let Some(id) = IdLayout::read(row.get_ref(0)?) {
                 in_index.insert(&id);
+                loaded += 1;
             }
         }
         drop(rows);
         tracing::debug!(
-            ids = indexed_below,
+            ids = loaded,
             filter_bytes = in_index.bytes(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "filter over the log's fact-id index loaded"
