@@ -22,6 +22,30 @@ impl MeteredLog {
     pub fn wrap(inner: SharedLog, telemetry: Telemetry) -> SharedLog {
         Arc::new(Self { inner, telemetry })
     }
+
+    /// Counts and times one append that began at `started`; `labels` are its facts'.
+    fn record<'a>(
+        &self,
+        labels: impl ExactSizeIterator<Item = [&'a str; 2]>,
+        started: Instant,
+        appended: &'a Result<Vec<Appended>, LogError>,
+    ) {
+        let duration = started.elapsed();
+        match appended {
+            Ok(outcomes) => FactsAppended {
+                labels,
+                outcomes,
+                duration,
+            }
+            .emit(&self.telemetry),
+            Err(error) => AppendFailed {
+                facts: labels.len(),
+                error,
+                duration,
+            }
+            .emit(&self.telemetry),
+        }
+    }
 }
 
 #[async_trait]
@@ -33,21 +57,7 @@ impl EventLog for MeteredLog {
     async fn append(&self, facts: &[Fact]) -> Result<Vec<Appended>, LogError> {
         let started = Instant::now();
         let appended = self.inner.append(facts).await;
-        let duration = started.elapsed();
-        match &appended {
-            Ok(outcomes) => FactsAppended {
-                labels: facts.iter().map(fact_labels),
-                outcomes,
-                duration,
-            }
-            .emit(&self.telemetry),
-            Err(error) => AppendFailed {
-                facts: facts.len(),
-                error,
-                duration,
-            }
-            .emit(&self.telemetry),
-        }
+        self.record(facts.iter().map(fact_labels), started, &appended);
         appended
     }
 
@@ -60,26 +70,12 @@ impl EventLog for MeteredLog {
                 (source.to_owned(), type_family(fact))
             })
             .collect();
-        let count = facts.len();
         let started = Instant::now();
         let appended = self.inner.append_owned(facts).await;
-        let duration = started.elapsed();
-        match &appended {
-            Ok(outcomes) => FactsAppended {
-                labels: labels
-                    .iter()
-                    .map(|(source, family)| [source.as_str(), *family]),
-                outcomes,
-                duration,
-            }
-            .emit(&self.telemetry),
-            Err(error) => AppendFailed {
-                facts: count,
-                error,
-                duration,
-            }
-            .emit(&self.telemetry),
-        }
+        let labels = labels
+            .iter()
+            .map(|(source, family)| [source.as_str(), *family]);
+        self.record(labels, started, &appended);
         appended
     }
 
